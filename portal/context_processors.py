@@ -1,0 +1,31 @@
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+from portal import roles
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    section: str
+
+
+def nav_items_for(user: object) -> list[NavItem]:
+    """The header's navigation: only the sections this user's roles may open."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    items = [NavItem("Home", reverse("home"), "home")]
+    if user.has_perms(roles.HUB_ADMIN_PERMS):
+        items.append(NavItem("Admin Center", reverse("admin-center"), "admin-center"))
+    return items
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    return {
+        "nav_items": nav_items_for(request.user) if hasattr(request, "user") else [],
+        "site_name": settings.SITE_NAME,
+    }

@@ -1,0 +1,23 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from portal import demo
+
+
+class Command(BaseCommand):
+    help = "Load the demo organization and users (idempotent). Refuses to run with DEBUG off."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (never in production).")
+
+    def handle(self, *args: Any, force: bool = False, **options: Any) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError("Demo data has well-known passwords: it is loaded only with DEBUG=true.")
+        organization = demo.seed_accounts()
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready for organization '{organization.slug}'."))
+        self.stdout.write("")
+        self.stdout.write("Demo logins (password for each: %s):" % demo.DEMO_PASSWORD)
+        for username, first, last, roles in demo.DEMO_USERS:
+            self.stdout.write(f"  {username:<14} {' + '.join(str(r) for r in roles)}")

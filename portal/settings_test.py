@@ -1,0 +1,37 @@
+"""Test settings: fixed keys, fast hashing, eager Celery, no `.env` read.
+
+DATABASE_URL and CELERY_BROKER_URL from the real environment still apply, which is how
+`make test` runs the integration tests on PostgreSQL and Redis.
+"""
+
+import os
+
+os.environ["PORTICO_READ_DOTENV"] = "false"
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
+# Two Fernet keys, newest first, so tests exercise decryption with an older key.
+os.environ.setdefault(
+    "PORTICO_ENCRYPTION_KEYS",
+    "LT9ZRd7Mo1ip_WG8n8BgwfXJ4JmLMvdbk5v1mlRrQC0=,Yv1LSeZVgA4BW-TQtvXbyzSnsv8gwgL7d-VNrQdrcOg=",
+)
+os.environ.setdefault("PORTICO_HASH_KEY", "test-hash-key-0123456789abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("DEBUG", "false")
+
+from portal.settings import *  # noqa: E402,F403
+from portal.settings import DATABASES  # noqa: E402
+
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "true").lower() == "true"
+CELERY_TASK_EAGER_PROPAGATES = True
+ALLOWED_HOSTS = ["*"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["NAME"] = os.environ.get("TEST_SQLITE_NAME", ":memory:")
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_SQLITE_NAME") or None}

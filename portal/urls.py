@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+
+from portal import views
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("preferences/", views.user_preferences, name="user-preferences"),
+    path("admin-center/", views.admin_center, name="admin-center"),
+    path("admin-center/audit/", views.audit_log, name="audit-log"),
+    path("django-admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]
