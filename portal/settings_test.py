@@ -17,7 +17,7 @@ os.environ.setdefault("PORTICO_HASH_KEY", "test-hash-key-0123456789abcdefghijklm
 os.environ.setdefault("DEBUG", "false")
 
 from portal.settings import *  # noqa: E402,F403
-from portal.settings import DATABASES  # noqa: E402
+from portal.settings import DATABASES, STATIC_ROOT  # noqa: E402
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
@@ -35,3 +35,7 @@ ALLOWED_HOSTS = ["*"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["NAME"] = os.environ.get("TEST_SQLITE_NAME", ":memory:")
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_SQLITE_NAME") or None}
+# Static files come from the finders, no collectstatic needed to run the tests.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

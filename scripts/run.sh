@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
-mkdir -p var/celery
+mkdir -p var/celery var/staticfiles
 
 $py manage.py migrate --noinput
 $py manage.py seed_demo

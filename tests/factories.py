@@ -1,0 +1,36 @@
+import factory
+from django.contrib.auth.models import Group
+
+from portal.models import Organization, User
+from portal.roles import Role
+
+TEST_PASSWORD = "correct-horse-battery"
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    organization = factory.SubFactory(OrganizationFactory)
+    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: tuple[Role, ...] | None, **kwargs: object) -> None:
+        if create:
+            self.save()
+        if create and extracted:
+            self.groups.set(Group.objects.filter(name__in=[str(r) for r in extracted]))
