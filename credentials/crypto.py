@@ -45,14 +45,23 @@ def _multifernet(keys: tuple[str, ...]) -> MultiFernet:
             fernets.append(Fernet(key.strip().encode()))
         except (ValueError, TypeError) as exc:
             raise ImproperlyConfigured(
-                f"PORTICO_ENCRYPTION_KEYS: key {position} is not a valid Fernet key "
-                "(32 url-safe base64-encoded bytes)."
+                f"PORTICO_ENCRYPTION_KEYS: key {position} is not a valid Fernet key (32 url-safe base64-encoded bytes)."
             ) from exc
     return MultiFernet(fernets)
 
 
+def _configured_keys() -> tuple[str, ...]:
+    keys = settings.PORTICO_ENCRYPTION_KEYS
+    # A single string would be read as one key per character: refuse it with the real reason.
+    if isinstance(keys, str | bytes):
+        raise ImproperlyConfigured(
+            "PORTICO_ENCRYPTION_KEYS must be a list of Fernet keys, newest first, not a single string."
+        )
+    return tuple(keys)
+
+
 def _fernet() -> MultiFernet:
-    return _multifernet(tuple(settings.PORTICO_ENCRYPTION_KEYS))
+    return _multifernet(_configured_keys())
 
 
 def encrypt(plaintext: str) -> str:
@@ -80,7 +89,9 @@ def rotate(ciphertext: str) -> str:
 
 
 def encrypted_with_newest_key(ciphertext: str) -> bool:
-    newest = Fernet(settings.PORTICO_ENCRYPTION_KEYS[0].strip().encode())
+    keys = _configured_keys()
+    _multifernet(keys)  # refuses a wrong configuration with ImproperlyConfigured, as encrypt() does
+    newest = Fernet(keys[0].strip().encode())
     try:
         newest.decrypt(ciphertext.encode())
     except InvalidToken:

@@ -18,8 +18,12 @@ from django.http import HttpRequest, HttpResponse
 from portal.models import AuditEvent, Organization, User
 
 # Portico's own secret formats (see credentials.crypto) and PEM blocks: never in an audit line.
+# A verified secret is prt_<kind>_<lookup>_<secret><checksum>: the public prefix prt_<kind>_<lookup>
+# may be logged, anything carrying 16 or more characters of the secret part after it may not.
 _SECRET_PATTERNS = re.compile(
-    r"prt_[a-z]+_[0-9A-Za-z]{16,}|-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----|gAAAAA[0-9A-Za-z_-]{20,}"
+    r"prt_[a-z]+_(?:[0-9A-Za-z]+_)?[0-9A-Za-z]{16,}"
+    r"|-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----"
+    r"|gAAAAA[0-9A-Za-z_-]{20,}"
 )
 
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from portal.models import Organization, User
 from portal.roles import Role, ensure_role_groups
 
-DEMO_PASSWORD = "portico-demo"  # demo data only; seed_demo refuses to run outside DEBUG
+DEMO_PASSWORD = "portico-demo"  # noqa: S105 - demo data only; seed_demo refuses to run outside DEBUG
 
 DEMO_USERS: list[tuple[str, str, str, tuple[Role, ...]]] = [
     ("consumer", "Casey", "Consumer", (Role.CONSUMER,)),

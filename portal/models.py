@@ -32,7 +32,7 @@ class User(AbstractUser):
         return self.is_active and self.has_perms(perms)
 
 
-class PortalPermission(models.Model):
+class PortalPermission(models.Model):  # noqa: DJ008 - no table, never instantiated
     """Holds the role permissions of portal.roles; it has no table."""
 
     class Meta:
@@ -103,8 +103,8 @@ class AuditEvent(models.Model):
             raise AuditLogIsAppendOnly("An audit event cannot be changed once written.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise AuditLogIsAppendOnly("An audit event cannot be deleted.")
-
     def get_absolute_url(self) -> str:
         return reverse("audit-log") + f"?target_type={self.target_type}&target_id={self.target_id}"
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("An audit event cannot be deleted.")

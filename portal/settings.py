@@ -121,6 +121,15 @@ PORTICO_ENCRYPTION_KEYS = env.list("PORTICO_ENCRYPTION_KEYS")
 # client secrets). Separate from SECRET_KEY so rotating sessions never invalidates keys.
 PORTICO_HASH_KEY = env.str("PORTICO_HASH_KEY")
 
+# --- Outbound requests (credential tests against a tenant's token URL) ----------------------------
+PORTICO_OUTBOUND_TIMEOUT = env.float("PORTICO_OUTBOUND_TIMEOUT", default=5.0)
+# Refuse loopback, private and link-local addresses unless this is on (tests and labs only).
+PORTICO_OUTBOUND_ALLOW_PRIVATE = env.bool("PORTICO_OUTBOUND_ALLOW_PRIVATE", default=False)
+# Accept http:// (not only https://) for loopback hosts in pasted credentials (tests only).
+PORTICO_ALLOW_HTTP_LOOPBACK = env.bool("PORTICO_ALLOW_HTTP_LOOPBACK", default=False)
+# A CA bundle to verify token endpoints with, instead of the system's (e.g. a private CA).
+PORTICO_OUTBOUND_CA_BUNDLE = env.str("PORTICO_OUTBOUND_CA_BUNDLE", default="") or None
+
 # --- Internationalization -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

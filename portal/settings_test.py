@@ -17,8 +17,10 @@ os.environ.setdefault("PORTICO_HASH_KEY", "test-hash-key-0123456789abcdefghijklm
 os.environ.setdefault("DEBUG", "false")
 
 from portal.settings import *  # noqa: E402,F403
-from portal.settings import DATABASES, STATIC_ROOT  # noqa: E402
+from portal.settings import DATABASES, INSTALLED_APPS, STATIC_ROOT  # noqa: E402
 
+# A test-only app with encrypted fields (tests/testapp); it has no migrations, so it is synced.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
@@ -39,3 +41,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Tests run real token endpoints on loopback.
+PORTICO_OUTBOUND_ALLOW_PRIVATE = True
+PORTICO_ALLOW_HTTP_LOOPBACK = True
+PORTICO_OUTBOUND_TIMEOUT = 3.0

@@ -1,7 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import include, path
 
 from portal import views
 
@@ -12,11 +13,18 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, extra_context={"site_name": settings.SITE_NAME}),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("preferences/", views.user_preferences, name="user-preferences"),
     path("admin-center/", views.admin_center, name="admin-center"),
     path("admin-center/audit/", views.audit_log, name="audit-log"),
+    path("manage/", views.manage, name="manage"),
+    path("", include("credentials.urls")),
+    path("", include("approvals.urls")),
     path("django-admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

@@ -9,8 +9,8 @@ from django.views.decorators.vary import vary_on_headers
 from portal import roles
 from portal.decorators import role_required
 from portal.forms import AuditFilterForm
-from portal.selectors import audit_action_choices, audit_event_list
 from portal.http import HtmxHttpRequest, wants_fragment
+from portal.selectors import audit_action_choices, audit_event_list
 
 
 @require_GET
@@ -24,6 +24,12 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 def user_preferences(request: HtmxHttpRequest) -> HttpResponse:
     role_names = sorted(request.user.groups.values_list("name", flat=True))
     return render(request, "portal/user_preferences.html", {"role_names": role_names})
+
+
+@require_GET
+@role_required(roles.TENANT_ADMIN_PERMS)
+def manage(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, "portal/manage.html", {"nav_section": "manage"})
 
 
 @require_GET
@@ -42,6 +48,12 @@ def audit_log(request: HtmxHttpRequest) -> HttpResponse:
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "admin_section": "audit", "nav_section": "admin-center"}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "admin_section": "audit",
+        "nav_section": "admin-center",
+    }
     template = "portal/audit_log.html#audit-results" if wants_fragment(request) else "portal/audit_log.html"
     return TemplateResponse(request, template, context)

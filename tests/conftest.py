@@ -2,8 +2,10 @@
 
 import pytest
 
+from credentials.models import Tenant
+from credentials.tenant_credentials import parse_tenant_credentials
 from portal.roles import Role
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory, client_secret_json
 
 
 @pytest.fixture
@@ -48,3 +50,38 @@ def approver(organization):
 @pytest.fixture
 def outsider(other_organization):
     return UserFactory(username="outsider", organization=other_organization, roles=(Role.CONSUMER,))
+
+
+# --- connection requests ---
+@pytest.fixture
+def tenant(organization, tenant_admin):
+    return Tenant.objects.create(
+        organization=organization, alias="acme-dev", url="https://acme-dev.example.com", registered_by=tenant_admin
+    )
+
+
+@pytest.fixture
+def token_endpoint(httpserver):
+    """A real OAuth token endpoint on loopback that hands out a token to anyone."""
+    httpserver.expect_request("/oauth/token", method="POST").respond_with_json(
+        {"access_token": "issued-token", "token_type": "bearer", "expires_in": 3600}
+    )
+    return httpserver.url_for("/oauth/token")
+
+
+@pytest.fixture
+def failing_token_endpoint(httpserver):
+    httpserver.expect_request("/oauth/token", method="POST").respond_with_json(
+        {"error": "invalid_client", "error_description": "Bad credentials"}, status=401
+    )
+    return httpserver.url_for("/oauth/token")
+
+
+@pytest.fixture
+def good_credentials_json(token_endpoint):
+    return client_secret_json(token_endpoint)
+
+
+@pytest.fixture
+def good_credentials(good_credentials_json):
+    return parse_tenant_credentials(good_credentials_json)

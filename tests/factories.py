@@ -1,3 +1,5 @@
+import json
+
 import factory
 from django.contrib.auth.models import Group
 
@@ -34,3 +36,11 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.save()
         if create and extracted:
             self.groups.set(Group.objects.filter(name__in=[str(r) for r in extracted]))
+
+
+def client_secret_json(
+    token_url: str, *, client_id: str = "sb-apiaccess!b1|api-portal-xsuaa!b2", secret: str = "s3cr3t-VALUE-123="
+) -> str:
+    return json.dumps(
+        {"url": "http://localhost/app", "tokenUrl": token_url, "clientId": client_id, "clientSecret": secret}
+    )

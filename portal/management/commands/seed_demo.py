@@ -16,8 +16,12 @@ class Command(BaseCommand):
         if not settings.DEBUG and not force:
             raise CommandError("Demo data has well-known passwords: it is loaded only with DEBUG=true.")
         organization = demo.seed_accounts()
+        # Feature apps add their demo data on top of the accounts.
+        from approvals.demo import seed_connection_requests
+
+        seed_connection_requests(organization)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready for organization '{organization.slug}'."))
         self.stdout.write("")
-        self.stdout.write("Demo logins (password for each: %s):" % demo.DEMO_PASSWORD)
-        for username, first, last, roles in demo.DEMO_USERS:
+        self.stdout.write(f"Demo logins (password for each: {demo.DEMO_PASSWORD}):")
+        for username, _first, _last, roles in demo.DEMO_USERS:
             self.stdout.write(f"  {username:<14} {' + '.join(str(r) for r in roles)}")

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from credentials import views
+
+app_name = "credentials"
+
+urlpatterns = [
+    path("manage/connectivity/", views.connectivity, name="connectivity"),
+    path("manage/connectivity/tenants/", views.tenant_register, name="tenant-register"),
+    path("manage/connectivity/requests/<int:pk>/edit/", views.connection_request_edit, name="connection-request-edit"),
+    path("admin-center/connections/pending/", views.connections_pending, name="connections-pending"),
+    path("admin-center/connections/approved/", views.connections_approved, name="connections-approved"),
+    path(
+        "admin-center/connections/<int:pk>/reestablish/",
+        views.connection_reestablish,
+        name="connection-reestablish",
+    ),
+]
