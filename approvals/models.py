@@ -3,7 +3,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
-from credentials.models import ConnectionRequest
+from credentials.models import ApiKey, ConnectionRequest
 
 
 class ApprovalRequest(models.Model):
@@ -15,6 +15,8 @@ class ApprovalRequest(models.Model):
 
     class Kind(models.TextChoices):
         CONNECTION_REQUEST = "connection_request", "Connection request"
+        KEY_RENEWAL = "key_renewal", "API key renewal"
+        KEY_REQUEST = "key_request", "New API key"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -39,6 +41,9 @@ class ApprovalRequest(models.Model):
     connection_request = models.ForeignKey(
         ConnectionRequest, null=True, blank=True, on_delete=models.CASCADE, related_name="approval_requests"
     )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="approval_requests"
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # Who may decide: members of the group (at decision time) and the named users. In "all" mode
     # the named users are the snapshot of everyone who must approve.
@@ -49,6 +54,10 @@ class ApprovalRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The Approvals inbox: pending requests, oldest first.
+            models.Index(fields=["status", "created_at"], name="approval_status_created"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "approved", "rejected", "cancelled"]),
@@ -60,6 +69,14 @@ class ApprovalRequest(models.Model):
                 fields=["connection_request"],
                 condition=Q(status="pending"),
                 name="approval_one_pending_per_connection_request",
+            ),
+            # One pending renewal (or new-key approval) per key: a double click opens one.
+            models.UniqueConstraint(
+                fields=["api_key"], condition=Q(status="pending"), name="approval_one_pending_per_api_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["connection_request", "key_renewal", "key_request"]),
+                name="approval_request_kind_valid",
             ),
         ]
 

@@ -12,9 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from approvals import tasks
 from approvals.models import ApprovalRequest, Decision
+from credentials import crypto
 from credentials import services as credential_services
-from credentials.models import ConnectionRequest, Tenant
+from credentials.models import Api, ApiKey, ConnectionRequest, Tenant
 from credentials.tenant_credentials import TenantCredentials
 from credentials.token_check import TokenCheckResult
 from portal import audit
@@ -128,6 +130,19 @@ def _policy_outcome(approval: ApprovalRequest, verdict: str) -> str | None:
 
 
 def _apply_effect(approval: ApprovalRequest, approver: User, comment: str) -> None:
+    approved = approval.status == ApprovalRequest.Status.APPROVED
+    if approval.kind == ApprovalRequest.Kind.KEY_RENEWAL:
+        if approved:
+            credential_services.api_key_renew(api_key_id=approval.api_key_id, renewed_by=approver)
+        else:
+            credential_services.api_key_clear_renewal_pending(api_key_id=approval.api_key_id, reason=comment)
+        return
+    if approval.kind == ApprovalRequest.Kind.KEY_REQUEST:
+        if approved:
+            credential_services.api_key_activate(api_key_id=approval.api_key_id, decided_by=approver)
+        else:
+            credential_services.api_key_decline(api_key_id=approval.api_key_id, decided_by=approver, reason=comment)
+        return
     if approval.kind == ApprovalRequest.Kind.CONNECTION_REQUEST:
         if approval.status == ApprovalRequest.Status.APPROVED:
             credential_services.connection_request_approve(
@@ -150,3 +165,106 @@ def connection_request_decide(
         raise ApprovalError("This connection request has no approval to decide.")
     approval_decide(approval_request_id=approval.pk, approver=approver, verdict=verdict, comment=comment)
     return ConnectionRequest.objects.select_related("tenant", "decided_by").get(pk=connection_request_id)
+
+
+# --- API keys -------------------------------------------------------------------------------------
+def _open_key_approval(*, kind: str, api_key: ApiKey, requested_by: User) -> ApprovalRequest:
+    """Open an approval for the key's API approvers: its named users and group ("all" mode fixes
+    the list now, so a later group change neither blocks nor skips anyone). Emails them."""
+    api = api_key.api
+    named = set(api.approvers.values_list("pk", flat=True))
+    group_members = set()
+    if api.approver_group_id:
+        group_members = set(
+            User.objects.filter(groups=api.approver_group_id, is_active=True).values_list("pk", flat=True)
+        )
+    eligible = (named | group_members) - {requested_by.pk}
+    if not eligible:
+        raise ApprovalError(f"{api.name} has no approver who could decide this request. Ask a hub admin.")
+    approval = ApprovalRequest.objects.create(
+        kind=kind,
+        mode=api.approval_mode,
+        api_key=api_key,
+        requested_by=requested_by,
+        approver_group_id=api.approver_group_id if api.approval_mode == ApprovalRequest.Mode.ANY else None,
+    )
+    approval.approvers.set(eligible if api.approval_mode == ApprovalRequest.Mode.ALL else named - {requested_by.pk})
+    audit.record(
+        action="approval.open",
+        target=approval,
+        actor=requested_by,
+        summary=(
+            f"{approval.get_kind_display()} of {api_key.prefix} for {api.name} sent to approvers "
+            f"({approval.get_mode_display().lower()})"
+        ),
+    )
+    tasks.send_approval_requested_email.delay_on_commit(approval.pk)
+    return approval
+
+
+def api_key_request(*, api: Api, consumer: User) -> tuple[ApiKey, crypto.GeneratedSecret, ApprovalRequest | None]:
+    """A consumer asks for a key. Returned once with its secret; on an API whose renewals need
+    approval the new key also waits for approval, so revoking and re-requesting never skips one."""
+    with transaction.atomic():
+        pending = api.renewal_requires_approval
+        key, secret = credential_services.api_key_issue(api=api, consumer=consumer, pending=pending)
+        approval = (
+            _open_key_approval(kind=ApprovalRequest.Kind.KEY_REQUEST, api_key=key, requested_by=consumer)
+            if pending
+            else None
+        )
+    return key, secret, approval
+
+
+def api_key_renewal_request(*, api_key_id: int, consumer: User) -> tuple[ApiKey, ApprovalRequest | None]:
+    """Renew at once, or open an approval when the API's consumption settings require one.
+
+    A second click while one waits returns the waiting approval (no second request).
+    """
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("api").get(pk=api_key_id, consumer=consumer)
+        if key.renewal_pending_since is not None:
+            waiting = ApprovalRequest.objects.filter(api_key=key, status=ApprovalRequest.Status.PENDING).first()
+            if waiting is not None:
+                return key, waiting
+        if not key.api.renewal_requires_approval:
+            return credential_services.api_key_renew(api_key_id=key.pk, renewed_by=consumer), None
+        key = credential_services.api_key_mark_renewal_pending(api_key_id=key.pk)
+        approval = _open_key_approval(kind=ApprovalRequest.Kind.KEY_RENEWAL, api_key=key, requested_by=consumer)
+    return key, approval
+
+
+def _cancel_pending(key: ApiKey, actor: User, why: str) -> int:
+    cancelled = 0
+    for approval in ApprovalRequest.objects.select_for_update().filter(
+        api_key=key, status=ApprovalRequest.Status.PENDING
+    ):
+        approval.status = ApprovalRequest.Status.CANCELLED
+        approval.decided_at = timezone.now()
+        approval.save(update_fields=["status", "decided_at"])
+        audit.record(action="approval.cancel", target=approval, actor=actor, summary=why)
+        cancelled += 1
+    return cancelled
+
+
+def api_key_renewal_withdraw(*, api_key_id: int, consumer: User) -> ApiKey:
+    """The consumer withdraws a renewal that waits for approval (audited)."""
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=api_key_id, consumer=consumer)
+        cancelled = _cancel_pending(key, consumer, f"Renewal of {key.prefix} withdrawn by its consumer")
+        if not cancelled and key.renewal_pending_since is None:
+            raise ApprovalError("No renewal of this key is waiting for approval.")
+        return credential_services.api_key_clear_renewal_pending(api_key_id=key.pk, reason="", actor=consumer)
+
+
+def api_key_revoke(*, api_key_id: int, consumer: User) -> ApiKey:
+    """The consumer revokes their key; a waiting renewal or request is cancelled with it."""
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=api_key_id, consumer=consumer)
+        _cancel_pending(key, consumer, f"Cancelled: {key.prefix} was revoked")
+        if key.status == ApiKey.Status.PENDING:
+            # A key that was never approved is refused rather than revoked: it never worked.
+            return credential_services.api_key_decline(
+                api_key_id=key.pk, decided_by=consumer, reason="Withdrawn by you"
+            )
+        return credential_services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.urls import reverse
 
-from credentials.models import ConnectionRequest
+from credentials.models import ApiKey, ConnectionRequest
 from portal.emails import send_templated_email
 
 
@@ -20,3 +20,24 @@ def send_connection_request_decision_email(connection_request_id: int) -> None:
             "link_path": reverse("credentials:connectivity"),
         },
     )
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=30, retry_backoff_max=3600, max_retries=8)
+def send_api_key_email(api_key_id: int, template: str, reason: str) -> None:
+    """Email the consumer about their key: renewed (new validity), renewal or request rejected
+    (with the reason), activated, expiry changed. Only the key's prefix is named, never a secret."""
+    key = ApiKey.objects.select_related("api", "consumer").get(pk=api_key_id)
+    send_templated_email(
+        name=template,
+        to=[key.consumer.email],
+        context={"key": key, "reason": reason, "link_path": reverse("credentials:my-api-keys")},
+    )
+
+
+@shared_task(acks_late=True)
+def deploy_access_key(deployment_id: int) -> None:
+    """Send one key deployment to its runtime target; on failure it is retried with backoff by
+    credentials.deployment (also by the beat sweep of pending deployments)."""
+    from credentials import deployment
+
+    deployment.deliver(deployment_id)

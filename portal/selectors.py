@@ -18,9 +18,7 @@ def audit_event_list(
     """Audit events, newest first, filtered as the Admin Center's audit page asks."""
     events = AuditEvent.objects.all()
     if q:
-        events = events.filter(
-            Q(summary__icontains=q) | Q(target_repr__icontains=q) | Q(actor_username__icontains=q)
-        )
+        events = events.filter(Q(summary__icontains=q) | Q(target_repr__icontains=q) | Q(actor_username__icontains=q))
     if action:
         events = events.filter(action=action)
     if actor:
