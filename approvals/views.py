@@ -1,15 +1,17 @@
 from django.contrib import messages
-from django.http import HttpResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from approvals import services
-from approvals.models import Decision
+from approvals import selectors, services
+from approvals.models import ApprovalRequest, Decision
 from credentials import selectors as credential_selectors
 from credentials import services as credential_services
 from credentials.forms import ConnectionRequestSubmitForm, RejectForm
+from credentials.models import Api
 from credentials.views import connectivity_context, test_failed_error, user_organization
 from portal import roles
 from portal.decorators import role_required
@@ -88,3 +90,142 @@ def connection_request_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse
         response["HX-Trigger"] = "connection-request-decided"
         return response
     return redirect("credentials:connections-pending")
+
+
+# --- API keys: request, renew, withdraw, revoke (consumers) ---------------------------------------
+def _key_row_response(request: HtmxHttpRequest, api_key_id: int) -> HttpResponse:
+    """htmx: the key's updated row and the messages; otherwise back to My API Keys."""
+    if not wants_fragment(request):
+        return redirect("credentials:my-api-keys")
+    api_key = credential_selectors.api_key_of_consumer(consumer=request.user, pk=api_key_id)
+    response = TemplateResponse(request, "credentials/partials/apikey_row_updated.html", {"api_key": api_key})
+    response["HX-Trigger"] = "api-key-changed"
+    return response
+
+
+@require_POST
+@role_required(roles.CONSUMER_PERMS)
+@never_cache
+def api_key_request(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Ask for a key: shown once; on APIs that need approval it waits for the approvers."""
+    api = get_object_or_404(Api, slug=slug)
+    try:
+        api_key, secret, approval = services.api_key_request(api=api, consumer=request.user)
+    except (credential_services.ApiKeyError, services.ApprovalError) as exc:
+        messages.error(request, str(exc))
+        return redirect("credentials:api-catalog")
+    context = {"api_key": api_key, "secret": secret, "approval": approval, "nav_section": "preferences"}
+    return TemplateResponse(request, "credentials/apikey_secret.html", context)
+
+
+@require_POST
+@role_required(roles.CONSUMER_PERMS)
+def api_key_renew(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """S3: Renew renews at once, or sends the renewal to the API's approvers."""
+    api_key = credential_selectors.api_key_of_consumer(consumer=request.user, pk=pk)
+    try:
+        api_key, approval = services.api_key_renewal_request(api_key_id=api_key.pk, consumer=request.user)
+    except (credential_services.ApiKeyError, services.ApprovalError) as exc:
+        messages.error(request, str(exc))
+    else:
+        if approval is None:
+            messages.success(
+                request,
+                f"Your {api_key.api.name} key is renewed until {api_key.expires_at:%Y-%m-%d}. "
+                "We emailed you its new validity.",
+            )
+        else:
+            messages.info(
+                request,
+                f"Your renewal of the {api_key.api.name} key waits for approval by its approvers. "
+                "We will email you their decision.",
+            )
+    return _key_row_response(request, pk)
+
+
+@require_POST
+@role_required(roles.CONSUMER_PERMS)
+def api_key_withdraw_renewal(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    api_key = credential_selectors.api_key_of_consumer(consumer=request.user, pk=pk)
+    try:
+        services.api_key_renewal_withdraw(api_key_id=api_key.pk, consumer=request.user)
+    except services.ApprovalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"You withdrew the renewal of your {api_key.api.name} key.")
+    return _key_row_response(request, pk)
+
+
+@require_POST
+@role_required(roles.CONSUMER_PERMS)
+def api_key_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    api_key = credential_selectors.api_key_of_consumer(consumer=request.user, pk=pk)
+    try:
+        services.api_key_revoke(api_key_id=api_key.pk, consumer=request.user)
+    except credential_services.ApiKeyError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Your {api_key.api.name} key {api_key.prefix} is revoked. It no longer works.")
+    return _key_row_response(request, pk)
+
+
+# --- Approvals inbox (approvers) --------------------------------------------------------------------
+@require_GET
+@role_required(roles.APPROVER_PERMS)
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
+    context = {
+        "approvals": selectors.approval_inbox(user=request.user),
+        "decided": selectors.approval_recent_decisions(user=request.user),
+        "reject_form": RejectForm(),
+        "nav_section": "approvals",
+    }
+    return TemplateResponse(request, "approvals/approvalrequest_inbox.html", context)
+
+
+@require_POST
+@role_required(roles.APPROVER_PERMS)
+def approval_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Approve, or reject with a reason, in place. Only approvers of this request may."""
+    approval = get_object_or_404(
+        ApprovalRequest.objects.select_related("api_key__api", "api_key__consumer", "requested_by"),
+        pk=pk,
+        kind__in=[ApprovalRequest.Kind.KEY_RENEWAL, ApprovalRequest.Kind.KEY_REQUEST],
+    )
+    if not services.is_eligible_approver(approval, request.user) and approval.requested_by_id != request.user.pk:
+        raise Http404
+    verdict = request.POST.get("verdict")
+    reject_form = RejectForm(request.POST if verdict == Decision.Verdict.REJECT else None)
+    error = ""
+    if verdict not in Decision.Verdict.values:
+        error = "Choose Approve or Reject."
+    elif verdict == Decision.Verdict.REJECT and not reject_form.is_valid():
+        error = "Give a reason for the rejection."
+    else:
+        try:
+            approval = services.approval_decide(
+                approval_request_id=approval.pk,
+                approver=request.user,
+                verdict=verdict,
+                comment=reject_form.cleaned_data["reason"] if verdict == Decision.Verdict.REJECT else "",
+            )
+        except (services.ApprovalError, credential_services.ApiKeyError) as exc:
+            error = str(exc)
+    if error:
+        messages.error(request, error)
+    else:
+        outcome = {
+            ApprovalRequest.Status.APPROVED: "approved: the key is renewed and the consumer is emailed"
+            if approval.kind == ApprovalRequest.Kind.KEY_RENEWAL
+            else "approved: the key works now and the consumer is emailed",
+            ApprovalRequest.Status.REJECTED: "rejected: the consumer is emailed your reason",
+        }.get(approval.status, "recorded: it waits for the other approvers")
+        messages.success(request, f"{approval.get_kind_display()} for {approval.api_key.api.name} {outcome}.")
+    if not wants_fragment(request):
+        return redirect("approvals:inbox")
+    approval = ApprovalRequest.objects.select_related("api_key__api", "api_key__consumer", "requested_by").get(
+        pk=approval.pk
+    )
+    context = {"approval": approval, "reject_form": reject_form if error else RejectForm(), "decided_now": True}
+    response = TemplateResponse(request, "approvals/partials/approval_decided.html", context)
+    response["HX-Trigger"] = "approval-decided"
+    return response

@@ -103,3 +103,23 @@ class ApprovedRequestsFilterForm(forms.Form):
     def ordering(self) -> str:
         sort = self.cleaned_data.get("sort") if self.is_valid() else ""
         return self.SORTS.get(sort or "-approved", "-decided_at")
+
+
+GRACE_CHOICES = [
+    ("0", "Revoke the old secret now"),
+    ("3600", "1 hour"),
+    ("86400", "1 day"),
+    ("259200", "3 days"),
+    ("604800", "7 days"),
+]
+
+
+class RotateForm(forms.Form):
+    grace = forms.TypedChoiceField(
+        label="Keep the old secret working for",
+        choices=GRACE_CHOICES,
+        coerce=int,
+        initial="86400",
+        widget=forms.RadioSelect,
+        help_text="Clients still using the old secret keep working until then; after that they get 401.",
+    )

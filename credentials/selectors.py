@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from credentials.models import ConnectionRequest, Tenant
-from portal.models import Organization
+from credentials.models import Api, ApiKey, ConnectionRequest, KeySecret, Tenant
+from portal.models import Organization, User
 
 
 def tenant_list(*, organization: Organization) -> QuerySet[Tenant]:
@@ -53,3 +56,33 @@ def connection_request_get(*, pk: int, status: str | None = None) -> ConnectionR
     if status:
         requests = requests.filter(status=status)
     return get_object_or_404(requests, pk=pk)
+
+
+def api_catalog() -> QuerySet[Api]:
+    return Api.objects.select_related("runtime_target").order_by("name")
+
+
+def api_key_list(*, consumer: User) -> QuerySet[ApiKey]:
+    """The consumer's keys (never anyone else's), with what My API Keys shows, in one query."""
+    return (
+        ApiKey.objects.filter(consumer=consumer)
+        .exclude(status=ApiKey.Status.REJECTED, updated_at__lt=timezone.now() - timedelta(days=30))
+        .select_related("api")
+        .order_by("api__name", "-created_at")
+    )
+
+
+def api_key_of_consumer(*, consumer: User, pk: int) -> ApiKey:
+    """One of the consumer's keys; another consumer's key answers 404, whatever the URL says."""
+    return get_object_or_404(api_key_list(consumer=consumer), pk=pk)
+
+
+def open_key_api_ids(*, consumer: User) -> set[int]:
+    return set(
+        ApiKey.objects.filter(consumer=consumer, status__in=ApiKey.OPEN_STATUSES).values_list("api_id", flat=True)
+    )
+
+
+def key_secret_grace_list(*, api_key: ApiKey) -> QuerySet[KeySecret]:
+    """Rotated secrets still in their grace period, for My API Keys."""
+    return api_key.secrets.filter(valid_until__gt=timezone.now()).order_by("valid_until")

@@ -25,6 +25,7 @@ import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
@@ -65,10 +66,22 @@ class _Failure(Exception):
 
 
 @dataclass(frozen=True)
-class _Answer:
+class Answer:
     status_code: int
     headers: httpx.Headers
     body: bytes
+
+
+class HostNotFound(Exception):
+    """The host name could not be resolved."""
+
+
+class AddressRefused(Exception):
+    """The host resolves to a private or local address, which Portico does not call."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.address = address
 
 
 @sensitive_variables()
@@ -148,7 +161,7 @@ def _show_origin(url: httpx.URL) -> str:
     return f"{url.scheme}://{host}" + (f":{url.port}" if url.port else "")
 
 
-def _post(url: httpx.URL, form: dict[str, str], auth: httpx.Auth | None, context: ssl.SSLContext) -> _Answer:
+def _post(url: httpx.URL, form: dict[str, str], auth: httpx.Auth | None, context: ssl.SSLContext) -> Answer:
     """POST the form, following up to MAX_REDIRECTS redirects within the same origin."""
     timeout = settings.PORTICO_OUTBOUND_TIMEOUT
     # trust_env=False: no proxy from the environment (it would resolve the host itself, past the
@@ -186,57 +199,93 @@ def _post(url: httpx.URL, form: dict[str, str], auth: httpx.Auth | None, context
     )
 
 
-def _send(client: httpx.Client, url: httpx.URL, form: dict[str, str], auth: httpx.Auth | None) -> _Answer:
-    host = url.raw_host.decode("ascii")
+def _send(client: httpx.Client, url: httpx.URL, form: dict[str, str], auth: httpx.Auth | None) -> Answer:
     port = url.port or DEFAULT_PORTS[url.scheme]
     timeout = settings.PORTICO_OUTBOUND_TIMEOUT
-    headers = {"Host": url.netloc.decode("ascii"), "Accept": "application/json", "User-Agent": "Portico token check"}
+    headers = {"Accept": "application/json", "User-Agent": "Portico token check"}
+    try:
+        return send_to_checked_host(client, "POST", url, headers=headers, data=form, auth=auth)
+    except HostNotFound:
+        raise _Failure(f"The host {url.host} could not be found (DNS lookup failed).", reason="dns") from None
+    except AddressRefused as refused:
+        raise _Failure(
+            f"The token URL points to a private or local address ({refused.address}); Portico does not call those.",
+            reason="private-address",
+        ) from None
+    except httpx.TimeoutException:
+        raise _Failure(
+            f"The token endpoint at {url.host} did not answer within {timeout:g} seconds.", reason="timeout"
+        ) from None
+    except httpx.ConnectError as exc:
+        tls_error = _ssl_error(exc)
+        if tls_error is not None:
+            raise _tls_failure(url.host, tls_error) from None
+        unreachable = "connection refused" if _caused_by(exc, ConnectionRefusedError) else "no route to it"
+        raise _Failure(
+            f"Portico could not connect to {url.host} on port {port}: {unreachable}.", reason="connect"
+        ) from None
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        tls_error = _ssl_error(exc)
+        if tls_error is not None:
+            raise _tls_failure(url.host, tls_error) from None
+        raise _Failure(
+            f"The token endpoint at {url.host} closed the connection without a complete answer.", reason="closed"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise _Failure(
+            f"The token endpoint at {url.host} sent an answer Portico could not read.", reason=type(exc).__name__
+        ) from None
+
+
+# --- Shared with other outbound calls (credentials.deployment) --------------------------------------
+def send_to_checked_host(
+    client: httpx.Client,
+    method: str,
+    url: httpx.URL,
+    *,
+    headers: dict[str, str],
+    max_body_bytes: int = MAX_BODY_BYTES,
+    **request: Any,
+) -> Answer:
+    """Send one request to a user-given URL under the outbound address policy (module docstring):
+    the host is resolved once, every address checked, and Portico connects to a checked address
+    itself, keeping the host name for the Host header and SNI. Addresses are tried in turn while
+    the connection fails, like socket.create_connection. Reads at most max_body_bytes of the answer.
+
+    Raises HostNotFound, AddressRefused, or the httpx error of the last address tried. `client`
+    must not follow redirects or read proxies from the environment (follow_redirects=False,
+    trust_env=False): either would connect to an address nobody checked.
+    """
+    host = url.raw_host.decode("ascii")
+    port = url.port or DEFAULT_PORTS[url.scheme]
+    headers = {**headers, "Host": url.netloc.decode("ascii")}
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-    unreachable = None
-    # Like socket.create_connection: try each address in turn while the connection is refused.
-    for address in _resolve(host, port):
+    addresses = resolve_checked(host, port)
+    for position, address in enumerate(addresses, start=1):
         try:
             with client.stream(
-                "POST", url.copy_with(host=address), data=form, auth=auth, headers=headers, extensions=extensions
+                method, url.copy_with(host=address), headers=headers, extensions=extensions, **request
             ) as response:
-                return _Answer(response.status_code, response.headers, _read_at_most(response, MAX_BODY_BYTES))
-        except httpx.TimeoutException:
-            raise _Failure(
-                f"The token endpoint at {url.host} did not answer within {timeout:g} seconds.", reason="timeout"
-            ) from None
+                return Answer(response.status_code, response.headers, _read_at_most(response, max_body_bytes))
         except httpx.ConnectError as exc:
-            tls_error = _ssl_error(exc)
-            if tls_error is not None:
-                raise _tls_failure(url.host, tls_error) from None
-            unreachable = "connection refused" if _caused_by(exc, ConnectionRefusedError) else "no route to it"
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            tls_error = _ssl_error(exc)
-            if tls_error is not None:
-                raise _tls_failure(url.host, tls_error) from None
-            raise _Failure(
-                f"The token endpoint at {url.host} closed the connection without a complete answer.", reason="closed"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise _Failure(
-                f"The token endpoint at {url.host} sent an answer Portico could not read.", reason=type(exc).__name__
-            ) from None
-    raise _Failure(f"Portico could not connect to {url.host} on port {port}: {unreachable}.", reason="connect")
+            # A TLS failure is the server's answer and the same at every address: no point going on.
+            if _ssl_error(exc) is not None or position == len(addresses):
+                raise
+    raise httpx.ConnectError(f"{host} has no address")  # getaddrinfo never answers an empty list
 
 
-def _resolve(host: str, port: int) -> list[str]:
-    """The host's addresses, refused if any is not a public one (unless the setting allows)."""
+def resolve_checked(host: str, port: int) -> list[str]:
+    """The host's addresses; AddressRefused if any is not a public one (unless
+    PORTICO_OUTBOUND_ALLOW_PRIVATE), HostNotFound if it has none."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise _Failure(f"The host {host} could not be found (DNS lookup failed).", reason="dns") from None
+        raise HostNotFound(host) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not settings.PORTICO_OUTBOUND_ALLOW_PRIVATE:
         for address in addresses:
             if _is_internal(address):
-                raise _Failure(
-                    f"The token URL points to a private or local address ({address}); Portico does not call those.",
-                    reason="private-address",
-                )
+                raise AddressRefused(address)
     return addresses
 
 
@@ -293,7 +342,7 @@ def _tls_failure(host: str, error: ssl.SSLError) -> _Failure:
     return _Failure(f"The TLS connection to {host} failed ({reason}).", reason="tls")
 
 
-def _judge(answer: _Answer, secrets: list[str]) -> TokenCheckResult:
+def _judge(answer: Answer, secrets: list[str]) -> TokenCheckResult:
     """A successful result for a token; otherwise raise _Failure saying what the endpoint answered."""
     status = answer.status_code
     data = _json_object(answer.body)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -5,6 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -15,6 +18,7 @@ from credentials.forms import (
     ConnectionRequestSubmitForm,
     CredentialsForm,
     RejectForm,
+    RotateForm,
     TenantForm,
 )
 from credentials.models import ConnectionRequest
@@ -217,3 +221,58 @@ def connection_reestablish(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return redirect(reverse("credentials:connections-approved") + f"#request-{connection_request.pk}")
     context["form"] = form
     return TemplateResponse(request, "credentials/connectionrequest_reestablish.html", context)
+
+
+# --- API catalog and My API Keys (consumers) ------------------------------------------------------
+@require_GET
+@role_required(roles.CONSUMER_PERMS)
+def api_catalog(request: HtmxHttpRequest) -> HttpResponse:
+    context = {
+        "apis": selectors.api_catalog(),
+        "open_key_api_ids": selectors.open_key_api_ids(consumer=request.user),
+        "nav_section": "apis",
+    }
+    return TemplateResponse(request, "credentials/api_catalog.html", context)
+
+
+def my_api_keys_context(request: HtmxHttpRequest) -> dict[str, object]:
+    return {"api_keys": selectors.api_key_list(consumer=request.user), "nav_section": "preferences"}
+
+
+@require_GET
+@role_required(roles.CONSUMER_PERMS)
+@vary_on_headers("HX-Request")
+def my_api_keys(request: HtmxHttpRequest) -> HttpResponse:
+    template = "credentials/apikey_mine.html"
+    if wants_fragment(request):
+        template += "#key-table"
+    return TemplateResponse(request, template, my_api_keys_context(request))
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(roles.CONSUMER_PERMS)
+@never_cache
+def api_key_rotate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Rotate: a new secret shown once; the old one works for the grace period chosen."""
+    api_key = selectors.api_key_of_consumer(consumer=request.user, pk=pk)
+    form = RotateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            api_key, secret = services.api_key_rotate(
+                api_key_id=api_key.pk, rotated_by=request.user, grace=timedelta(seconds=form.cleaned_data["grace"])
+            )
+        except services.ApiKeyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return TemplateResponse(
+                request,
+                "credentials/apikey_secret.html",
+                {"api_key": api_key, "secret": secret, "rotated": True, "nav_section": "preferences"},
+            )
+    context = {
+        "api_key": api_key,
+        "form": form,
+        "grace_secrets": selectors.key_secret_grace_list(api_key=api_key),
+        "nav_section": "preferences",
+    }
+    return TemplateResponse(request, "credentials/apikey_rotate.html", context)

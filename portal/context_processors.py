@@ -19,8 +19,12 @@ def nav_items_for(user: object) -> list[NavItem]:
     if not getattr(user, "is_authenticated", False):
         return []
     items = [NavItem("Home", reverse("home"), "home")]
+    if user.has_perms(roles.CONSUMER_PERMS):
+        items.append(NavItem("APIs", reverse("credentials:api-catalog"), "apis"))
     if user.has_perms(roles.TENANT_ADMIN_PERMS):
         items.append(NavItem("Manage", reverse("manage"), "manage"))
+    if user.has_perms(roles.APPROVER_PERMS):
+        items.append(NavItem("Approvals", reverse("approvals:inbox"), "approvals"))
     if user.has_perms(roles.HUB_ADMIN_PERMS):
         items.append(NavItem("Admin Center", reverse("admin-center"), "admin-center"))
     return items

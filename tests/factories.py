@@ -44,3 +44,20 @@ def client_secret_json(
     return json.dumps(
         {"url": "http://localhost/app", "tokenUrl": token_url, "clientId": client_id, "clientSecret": secret}
     )
+
+
+class ApiFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "credentials.Api"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"API {n}")
+    slug = factory.Sequence(lambda n: f"api-{n}")
+    provider = factory.SubFactory(OrganizationFactory)
+    key_lifetime_days = 90
+    renewal_requires_approval = False
+
+    @factory.post_generation
+    def approver_users(self, create: bool, extracted: list | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.approvers.set(extracted)

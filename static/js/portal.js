@@ -15,6 +15,21 @@
       event.preventDefault();
     }
   });
+  // Copy a shown-once secret to the clipboard.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) { return; }
+    var field = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!field) { return; }
+    field.select();
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
   document.addEventListener("close", function (event) {
     if (event.target.matches && event.target.matches("dialog[data-modal]")) { event.target.remove(); }
   }, true);

@@ -25,7 +25,9 @@ def change_one_char(value: str, position: int) -> str:
 
 
 # --- Secrets Portico uses: encryption -------------------------------------------------------------
-@pytest.mark.parametrize("plaintext", ["s3cr3t-VALUE-123=", "", "naïve ünïcødé 🔑", "x" * 10_000])
+@pytest.mark.parametrize(
+    "plaintext", ["s3cr3t-VALUE-123=", "", "naïve ünïcødé 🔑", "x" * 10_000], ids=["ascii", "empty", "unicode", "long"]
+)
 def test_encrypt_then_decrypt_gives_back_the_plaintext(plaintext):
     assert crypto.decrypt(crypto.encrypt(plaintext)) == plaintext
 

@@ -158,7 +158,7 @@ def test_the_hub_admin_sees_the_admin_center_entry(client, hub_admin):
 
 
 @pytest.mark.parametrize("who", OTHER_ROLES)
-def test_other_roles_do_not_see_the_admin_center_entry(client, request, who):
+def test_other_roles_do_not_see_the_admin_center_entry(db, client, request, who):
     client.force_login(request.getfixturevalue(who))
 
     response = client.get("/")
@@ -177,7 +177,7 @@ def test_the_hub_admin_opens_the_admin_center_pages(client, hub_admin, url):
 
 @pytest.mark.parametrize("url", ADMIN_CENTER_PAGES)
 @pytest.mark.parametrize("who", OTHER_ROLES)
-def test_other_roles_are_refused_the_admin_center_pages(client, request, who, url):
+def test_other_roles_are_refused_the_admin_center_pages(db, client, request, who, url):
     client.force_login(request.getfixturevalue(who))
 
     response = client.get(url)

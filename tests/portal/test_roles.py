@@ -76,14 +76,14 @@ def test_ensure_role_groups_keeps_the_users_in_their_groups(hub_admin):
 
 
 @pytest.mark.parametrize("who", CAST)
-def test_only_the_hub_admin_may_use_the_admin_center(request, who):
+def test_only_the_hub_admin_may_use_the_admin_center(db, request, who):
     user = request.getfixturevalue(who)
 
     assert user.has_perms(roles.HUB_ADMIN_PERMS) is (who == "hub_admin")
 
 
 @pytest.mark.parametrize("who", CAST)
-def test_only_the_tenant_admin_holds_both_api_portal_roles(request, who):
+def test_only_the_tenant_admin_holds_both_api_portal_roles(db, request, who):
     user = request.getfixturevalue(who)
 
     assert user.has_perms(roles.TENANT_ADMIN_PERMS) is (who == "tenant_admin")
@@ -104,7 +104,7 @@ def test_one_api_portal_role_alone_does_not_make_a_tenant_admin(organization, ro
         ("approver", roles.APPROVER_PERMS),
     ],
 )
-def test_each_role_holds_the_permissions_its_pages_ask_for(request, who, perms):
+def test_each_role_holds_the_permissions_its_pages_ask_for(db, request, who, perms):
     user = request.getfixturevalue(who)
 
     assert user.has_perms(perms)
@@ -112,7 +112,7 @@ def test_each_role_holds_the_permissions_its_pages_ask_for(request, who, perms):
 
 
 @pytest.mark.parametrize("who", CAST)
-def test_every_role_may_browse_the_api_catalog(request, who):
+def test_every_role_may_browse_the_api_catalog(db, request, who):
     assert request.getfixturevalue(who).has_perm("portal.browse_apis")
 
 
