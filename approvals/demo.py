@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from approvals import services
-from credentials.models import ConnectionRequest, Tenant
+from credentials.models import Api, ApiKey, ConnectionRequest, Tenant
 from credentials.tenant_credentials import parse_tenant_credentials
 from portal.models import Organization, User
 
@@ -46,3 +46,44 @@ def seed_connection_requests(organization: Organization) -> None:
         )
         if approve:
             services.connection_request_decide(connection_request_id=request.pk, approver=hub_admin, verdict="approve")
+
+
+DEMO_APIS = [
+    # (slug, name, description, lifetime days, needs approval, demo key expires in days)
+    ("payments", "Payments API", "Charge cards and refund payments.", 30, True, 5),
+    ("weather", "Weather API", "Forecasts and observations by location.", 90, False, 20),
+    ("catalog", "Product Catalog API", "Read the public product catalog.", None, False, None),
+]
+
+
+def seed_api_keys(organization: Organization) -> list[str]:
+    """Three APIs (renewal by approval, at once, never expiring) and a key of `consumer` for each.
+
+    Returns lines to print: a new demo key's value is shown once, like any key.
+    """
+    consumer = User.objects.get(username="consumer")
+    approver = User.objects.get(username="approver")
+    shown = []
+    for slug, name, description, lifetime, needs_approval, expires_in in DEMO_APIS:
+        api, created = Api.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "description": description,
+                "provider": organization,
+                "key_lifetime_days": lifetime,
+                "renewal_requires_approval": needs_approval,
+            },
+        )
+        if created and needs_approval:
+            api.approvers.set([approver])
+        if ApiKey.objects.filter(consumer=consumer, api=api).exists():
+            continue
+        key, secret, approval = services.api_key_request(api=api, consumer=consumer)
+        if approval is not None:
+            services.approval_decide(approval_request_id=approval.pk, approver=approver, verdict="approve")
+        if expires_in is not None:
+            # Demo only: keys close to expiry, so renewal and the reminders show something at once.
+            ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + timedelta(days=expires_in, hours=1))
+        shown.append(f"  {name:<22} {secret.value}")
+    return shown

@@ -41,3 +41,28 @@ def deploy_access_key(deployment_id: int) -> None:
     from credentials import deployment
 
     deployment.deliver(deployment_id)
+
+
+@shared_task
+def retry_pending_deployments() -> int:
+    """Beat, every minute: enqueue deploy_access_key for each pending deployment whose retry is due
+    (the safety net when a countdown retry was lost). Returns how many."""
+    from credentials import deployment
+
+    return deployment.retry_due_deployments()
+
+
+@shared_task
+def check_runtime_targets() -> int:
+    """Beat, every 5 minutes: enqueue a health check for each runtime target with a health URL."""
+    from credentials import deployment
+
+    return deployment.schedule_health_checks()
+
+
+@shared_task
+def check_runtime_target_health(target_id: int) -> None:
+    """GET one runtime target's health URL and record it as up or down (RuntimeTarget.health)."""
+    from credentials import deployment
+
+    deployment.check_target_health(target_id)

@@ -7,6 +7,7 @@ when present; variables already in the environment win over it.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +42,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First on purpose: gateways call /gateway/verify on every API request, and it needs none of
+    # what follows (sessions, messages, auth, CSRF: it authenticates by a bearer token). The
+    # middleware answers that one path itself; see credentials/gateway.py.
+    "credentials.gateway.GatewayVerifyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -121,6 +126,13 @@ PORTICO_ENCRYPTION_KEYS = env.list("PORTICO_ENCRYPTION_KEYS")
 # client secrets). Separate from SECRET_KEY so rotating sessions never invalidates keys.
 PORTICO_HASH_KEY = env.str("PORTICO_HASH_KEY")
 
+# --- Gateway verification (/gateway/verify) -------------------------------------------------------
+# How old a cached gateway token or key lookup may be, per process. At most 1 second: a revoked key
+# stops passing within this time on every worker (a larger value is capped at 1).
+PORTICO_GATEWAY_CACHE_SECONDS = 1.0
+# Last use of keys is buffered per process and written by one UPDATE at most this often (and at exit).
+PORTICO_GATEWAY_LAST_USED_FLUSH_SECONDS = 5.0
+
 # --- Outbound requests (credential tests against a tenant's token URL) ----------------------------
 PORTICO_OUTBOUND_TIMEOUT = env.float("PORTICO_OUTBOUND_TIMEOUT", default=5.0)
 # Refuse loopback, private and link-local addresses unless this is on (tests and labs only).
@@ -180,8 +192,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
-# One entry a job; later issues add the reminder, expiry, health and deployment sweeps.
-CELERY_BEAT_SCHEDULE: dict = {}
+# One entry a job; later issues add the reminder and expiry sweeps.
+CELERY_BEAT_SCHEDULE: dict = {
+    # Every minute: send the key deployments whose retry is due (also those whose countdown
+    # retry the broker lost, or whose worker died mid-send).
+    "retry-pending-deployments": {
+        "task": "credentials.tasks.retry_pending_deployments",
+        "schedule": crontab(minute="*"),
+    },
+    # Every 5 minutes (:00, :05, ...): GET each runtime target's health URL, mark it up or down.
+    "check-runtime-targets": {
+        "task": "credentials.tasks.check_runtime_targets",
+        "schedule": crontab(minute="*/5"),
+    },
+}
 
 # --- Security (production defaults; `manage.py check --deploy` passes with DEBUG off) ------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

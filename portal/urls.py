@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from credentials import gateway
 from portal import views
 
 
@@ -27,4 +28,6 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("django-admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    # Answered by credentials.gateway.GatewayVerifyMiddleware before this route is reached.
+    path(gateway.VERIFY_PATH.lstrip("/"), gateway.verify, name="gateway-verify"),
 ]

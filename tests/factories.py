@@ -61,3 +61,32 @@ class ApiFactory(factory.django.DjangoModelFactory):
     def approver_users(self, create: bool, extracted: list | None, **kwargs: object) -> None:
         if create and extracted:
             self.approvers.set(extracted)
+
+
+TARGET_SIGNING_SECRET = "test-signing-secret-Zm9vYmFyYmF6cXV4LTAxMjM0NTY3ODk"
+
+
+class RuntimeTargetFactory(factory.django.DjangoModelFactory):
+    """A gateway. It signs with TARGET_SIGNING_SECRET unless told otherwise; its verify token is
+    generated as the service would (prt_gw_...), and the new instance keeps the value in
+    `.verify_token` (None when the test passed its own prefix and digest)."""
+
+    class Meta:
+        model = "credentials.RuntimeTarget"
+
+    name = factory.Sequence(lambda n: f"Gateway {n}")
+    base_url = factory.Sequence(lambda n: f"https://gateway-{n}.example.com")
+    health_url = ""
+    signing_secret = TARGET_SIGNING_SECRET
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from credentials import crypto
+
+        token = crypto.generate_secret("gw")
+        generated = "verify_token_prefix" not in kwargs
+        kwargs.setdefault("verify_token_prefix", token.prefix)
+        kwargs.setdefault("verify_token_digest", token.digest)
+        target = super()._create(model_class, *args, **kwargs)
+        target.verify_token = token.value if generated else None
+        return target

@@ -17,11 +17,17 @@ class Command(BaseCommand):
             raise CommandError("Demo data has well-known passwords: it is loaded only with DEBUG=true.")
         organization = demo.seed_accounts()
         # Feature apps add their demo data on top of the accounts.
-        from approvals.demo import seed_connection_requests
+        from approvals.demo import seed_api_keys, seed_connection_requests
 
         seed_connection_requests(organization)
+        new_keys = seed_api_keys(organization)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready for organization '{organization.slug}'."))
         self.stdout.write("")
         self.stdout.write(f"Demo logins (password for each: {demo.DEMO_PASSWORD}):")
         for username, _first, _last, roles in demo.DEMO_USERS:
             self.stdout.write(f"  {username:<14} {' + '.join(str(r) for r in roles)}")
+        if new_keys:
+            self.stdout.write("")
+            self.stdout.write("Demo API keys of `consumer` (shown once, now; only their hashes are stored):")
+            for line in new_keys:
+                self.stdout.write(line)

@@ -1,0 +1,398 @@
+"""`/gateway/verify`: a runtime target (gateway) asks whether a presented API key is valid for an API.
+
+The gateway authenticates with its own token (``Authorization: Bearer prt_gw_...``) and sends the
+key and the API's slug, either as headers (``X-Portico-Key``, ``X-Portico-Api``: what nginx's
+``auth_request`` sends, as its subrequest has no body) or as a JSON or form body (``key``, ``api``).
+Headers win when both are given. The key is never read from the query string, where it would be
+logged.
+
+Answers:
+- 200 ``{"valid": true, "api", "consumer", "key_id", "expires_at", "remaining_seconds", "rotated"}``
+- 403 ``{"valid": false, "reason": ...}`` with a reason from `Reason`;
+- 401 when the gateway's own token is missing or wrong (nothing about the key is told then);
+- 400 when the API slug is missing or the body cannot be read; 405 for methods other than GET/POST.
+The reason and the consumer are also sent as ``X-Portico-Reason`` / ``X-Portico-Consumer`` headers so
+that nginx can log or forward them (``auth_request_set``) without reading the body.
+
+Cost of one answer: the key's shape and checksum are checked first (a malformed key costs no
+database read); then at most one read by the unique index on ``KeySecret.prefix`` that brings the
+key, its API and consumer along (joins); the secret is compared as an HMAC-SHA256, not a password
+hash (keys are 190 random bits: a slow hash adds nothing but latency).
+
+Caches, in each process, at most `CACHE_SECONDS` (1 s) old:
+- the gateway tokens, so the common path reads nothing for the target;
+- what the database said about a key's prefix (or that there is none). Only facts are cached, never
+  a verdict: the presented secret is compared against the cached digest, and expiry and a rotated
+  secret's grace end are judged against the clock on every request, so they take effect to the
+  second. A revocation (a database change) is seen by every worker within `CACHE_SECONDS`.
+  Keyed by prefix rather than by the presented value, so that someone sending many wrong secrets for
+  one prefix cannot grow the cache, and no secret (not even its digest) becomes a dictionary key.
+
+Last use: recorded in a per-process buffer and written by one UPDATE per `LAST_USED_FLUSH_SECONDS`
+at most (and at exit), never one write per request. So ``ApiKey.last_used_at`` is accurate to that
+interval, and a process that dies without exiting loses at most that much of it.
+"""
+
+import atexit
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+
+from credentials import crypto
+from credentials.models import ApiKey, KeySecret, RuntimeTarget
+
+logger = logging.getLogger(__name__)
+
+VERIFY_PATH = "/gateway/verify"
+TOKEN_KIND = "gw"
+KEY_KIND = "key"
+# The revocation promise: a revoked key stops passing within this many seconds on every worker.
+# A setting may shorten it, never lengthen it.
+CACHE_SECONDS = min(float(getattr(settings, "PORTICO_GATEWAY_CACHE_SECONDS", 1.0)), 1.0)
+LAST_USED_FLUSH_SECONDS = float(getattr(settings, "PORTICO_GATEWAY_LAST_USED_FLUSH_SECONDS", 5.0))
+# Beyond this many cached prefixes the stale ones are dropped (and all of them if that is not enough).
+MAX_CACHED = 100_000
+# Keep each UPDATE's list of ids well below every backend's limit on query parameters.
+FLUSH_CHUNK = 5_000
+
+
+class Reason(StrEnum):
+    UNKNOWN = "unknown"  # no such key, a wrong secret, or a key for another API or gateway
+    MALFORMED = "malformed"  # not a Portico key: wrong shape or checksum (no database read)
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    ROTATED_OUT = "rotated-out"  # an old secret of a rotated key, after its grace period
+    INACTIVE = "inactive"  # pending approval, or its issue was rejected
+
+
+def _clock() -> float:
+    # Wall-clock seconds, not time.monotonic(), so tests can move it with time_machine. A clock that
+    # jumps backwards makes entries look stale (see _fresh), never fresher than they are.
+    return time.time()
+
+
+def _fresh(fetched_at: float, now: float) -> bool:
+    return 0 <= now - fetched_at < CACHE_SECONDS
+
+
+# --- What the database says about a key secret -------------------------------------------------
+class SecretFacts(NamedTuple):
+    """One row: the secret, its key, API and consumer (KeySecret ⨝ ApiKey ⨝ Api ⨝ User)."""
+
+    digest: str
+    valid_until: datetime | None
+    api_key_id: int
+    key_id: str
+    status: str
+    expires_at: datetime | None
+    api_slug: str
+    target_id: int | None
+    consumer: str
+
+
+_FACT_FIELDS = (
+    "digest",
+    "valid_until",
+    "api_key_id",
+    "api_key__prefix",
+    "api_key__status",
+    "api_key__expires_at",
+    "api_key__api__slug",
+    "api_key__api__runtime_target_id",
+    "api_key__consumer__username",
+)
+
+
+def _read_secret(prefix: str) -> SecretFacts | None:
+    # The one database read of a verification: served by the unique index on KeySecret.prefix;
+    # the joins bring the key, API and consumer along. values_list: no model instances to build.
+    row = KeySecret.objects.filter(prefix=prefix).order_by().values_list(*_FACT_FIELDS).first()
+    return None if row is None else SecretFacts(*row)
+
+
+class _Cache:
+    """Per-process cache of lookups by a public prefix, each entry at most CACHE_SECONDS old.
+
+    Entries are replaced whole (dict assignment is atomic under the GIL); two threads missing at
+    once both read the database, which is harmless.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def get(self, prefix: str, now: float) -> tuple[bool, Any]:
+        entry = self._entries.get(prefix)
+        if entry is not None and _fresh(entry[0], now):
+            return True, entry[1]
+        return False, None
+
+    def put(self, prefix: str, value: Any, fetched_at: float) -> None:
+        if len(self._entries) >= MAX_CACHED:
+            self._entries = {p: e for p, e in self._entries.items() if _fresh(e[0], fetched_at)}
+            if len(self._entries) >= MAX_CACHED:
+                self._entries = {}
+        self._entries[prefix] = (fetched_at, value)
+
+    def clear(self) -> None:
+        self._entries = {}
+
+
+_secrets = _Cache()  # key prefix -> SecretFacts | None
+_targets = _Cache()  # gateway token prefix -> (target id, token digest) | None
+
+
+# --- Last use, buffered ------------------------------------------------------------------------
+class LastUsedBuffer:
+    """The keys used since the last flush; one UPDATE writes them at most every `interval` s."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._ids: set[int] = set()
+        self._latest: datetime | None = None
+        self._flushed_at = _clock()
+
+    def record(self, api_key_id: int, used_at: datetime) -> None:
+        with self._lock:
+            self._ids.add(api_key_id)
+            if self._latest is None or used_at > self._latest:
+                self._latest = used_at
+            now = _clock()
+            due = not 0 <= now - self._flushed_at < self.interval
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write the buffered last-use time; returns how many keys were written. Never raises."""
+        with self._lock:
+            ids, latest = self._ids, self._latest
+            self._ids, self._latest = set(), None
+            self._flushed_at = _clock()
+        if not ids or latest is None:
+            return 0
+        written = 0
+        try:
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), FLUSH_CHUNK):
+                chunk = ordered[start : start + FLUSH_CHUNK]
+                # One time for the batch (its latest use): accurate to the flush interval, and
+                # never moves a key's last use backwards (another process may have written later).
+                written += (
+                    ApiKey.objects.filter(pk__in=chunk)
+                    .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=latest))
+                    .update(last_used_at=latest)
+                )
+        except Exception:
+            # Last use is informational: a database hiccup must not fail the gateway's answer.
+            logger.warning("Could not record the last use of %d API keys", len(ids), exc_info=True)
+        return written
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids, self._latest = set(), None
+            self._flushed_at = _clock()
+
+
+last_used = LastUsedBuffer(LAST_USED_FLUSH_SECONDS)
+atexit.register(last_used.flush)
+
+
+def reset_state() -> None:
+    """Forget every cache and the unwritten last uses (for tests)."""
+    _secrets.clear()
+    _targets.clear()
+    last_used.clear()
+
+
+# --- The gateway's own authentication ----------------------------------------------------------
+@sensitive_variables("token")
+def authenticated_target_id(authorization: str) -> int | None:
+    """The runtime target whose ``Bearer prt_gw_...`` token this is, or None."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    try:
+        prefix = crypto.secret_prefix(token, TOKEN_KIND)
+    except crypto.MalformedSecret:
+        return None
+    now = _clock()
+    hit, target = _targets.get(prefix, now)
+    if not hit:
+        # Unique index on verify_token_prefix.
+        target = RuntimeTarget.objects.filter(verify_token_prefix=prefix).values_list("pk", "verify_token_digest").first()
+        _targets.put(prefix, target, now)
+    if target is None or not crypto.verify_secret(token, target[1]):
+        return None
+    return target[0]
+
+
+# --- The verdict -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    reason: Reason | None
+    facts: SecretFacts | None = None
+    expires_at: datetime | None = None  # when the presented secret stops being valid
+    remaining_seconds: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is None
+
+
+def _judge(facts: SecretFacts, api_slug: str, target_id: int, now: datetime) -> Verdict:
+    # The key's state first (revoked, inactive, expired), then the secret's own (a rotated secret
+    # after its grace): a rotated-out secret of a revoked key is answered "revoked".
+    if facts.target_id != target_id or facts.api_slug != api_slug:
+        return Verdict(Reason.UNKNOWN)  # another gateway's or API's key: not ours to describe
+    if facts.status == ApiKey.Status.REVOKED:
+        return Verdict(Reason.REVOKED, facts)
+    if facts.status in (ApiKey.Status.PENDING, ApiKey.Status.REJECTED):
+        return Verdict(Reason.INACTIVE, facts)
+    if facts.status == ApiKey.Status.EXPIRED or (facts.expires_at is not None and facts.expires_at <= now):
+        return Verdict(Reason.EXPIRED, facts)
+    if facts.status != ApiKey.Status.ACTIVE:
+        return Verdict(Reason.INACTIVE, facts)
+    if facts.valid_until is not None and facts.valid_until <= now:
+        return Verdict(Reason.ROTATED_OUT, facts)
+    ends = [end for end in (facts.expires_at, facts.valid_until) if end is not None]
+    expires_at = min(ends) if ends else None
+    remaining = None if expires_at is None else int((expires_at - now).total_seconds())
+    return Verdict(None, facts, expires_at, remaining)
+
+
+@sensitive_variables("value")
+def verify_key(*, value: str, api_slug: str, target_id: int) -> Verdict:
+    """Whether `value` is a valid key of `api_slug` enforced by target `target_id`.
+
+    At most one database read (none for a malformed key or a cached prefix); records the last use
+    of a valid key in the buffer.
+    """
+    value = value.strip()
+    try:
+        prefix = crypto.secret_prefix(value, KEY_KIND)
+    except crypto.MalformedSecret:
+        return Verdict(Reason.MALFORMED)
+    clock = _clock()
+    hit, facts = _secrets.get(prefix, clock)
+    if not hit:
+        facts = _read_secret(prefix)
+        _secrets.put(prefix, facts, clock)
+    if facts is None or not crypto.verify_secret(value, facts.digest):
+        return Verdict(Reason.UNKNOWN)
+    now = timezone.now()
+    verdict = _judge(facts, api_slug, target_id, now)
+    if verdict.valid:
+        last_used.record(facts.api_key_id, now)
+    return verdict
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> HttpResponse:
+    # Answers are about secrets and change within a second: no intermediary may keep them.
+    headers = {"Cache-Control": "no-store", **(headers or {})}
+    return HttpResponse(json.dumps(payload), content_type="application/json", status=status, headers=headers)
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _key_and_api(request: HttpRequest) -> tuple[str | None, str | None]:
+    key = request.META.get("HTTP_X_PORTICO_KEY")
+    api = request.META.get("HTTP_X_PORTICO_API")
+    if (key is None or api is None) and request.method == "POST":
+        if request.content_type == "application/json":
+            try:
+                data = json.loads(request.body or b"{}")
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadRequest("The body is not valid JSON.") from exc
+            if not isinstance(data, dict):
+                raise BadRequest("The body must be a JSON object.")
+        else:
+            data = request.POST
+        if key is None:
+            key = data.get("key")
+        if api is None:
+            api = data.get("api")
+    return (key if isinstance(key, str) else None), (api if isinstance(api, str) else None)
+
+
+@csrf_exempt  # a machine endpoint authenticated by a bearer token, never by a cookie
+@sensitive_post_parameters("key")
+@sensitive_variables("key")
+def verify(request: HttpRequest) -> HttpResponse:
+    """Answer a gateway's question about a presented key (see the module's docstring)."""
+    if request.method not in ("GET", "POST"):
+        return _json(405, {"error": "Use POST (or GET with headers)."}, {"Allow": "GET, POST"})
+    target_id = authenticated_target_id(request.META.get("HTTP_AUTHORIZATION", ""))
+    if target_id is None:
+        return _json(
+            401,
+            {"error": "Authenticate as a runtime target: Authorization: Bearer prt_gw_..."},
+            {"WWW-Authenticate": 'Bearer realm="portico-gateway"'},
+        )
+    try:
+        key, api = _key_and_api(request)
+    except BadRequest as exc:
+        return _json(400, {"error": str(exc)})
+    except Exception:  # RequestDataTooBig, a broken multipart body: the gateway sent nonsense
+        logger.info("Unreadable /gateway/verify body", exc_info=True)
+        return _json(400, {"error": "The body could not be read."})
+    if not api:
+        return _json(400, {"error": "Name the API: X-Portico-Api header or `api` in the body."})
+    if not key:
+        verdict = Verdict(Reason.MALFORMED)
+    else:
+        verdict = verify_key(value=key, api_slug=api.strip(), target_id=target_id)
+    if not verdict.valid:
+        return _json(403, {"valid": False, "reason": verdict.reason}, {"X-Portico-Reason": str(verdict.reason)})
+    facts = verdict.facts
+    assert facts is not None  # noqa: S101 - a valid verdict always carries its facts
+    return _json(
+        200,
+        {
+            "valid": True,
+            "api": facts.api_slug,
+            "consumer": facts.consumer,
+            "key_id": facts.key_id,
+            "expires_at": verdict.expires_at.isoformat() if verdict.expires_at else None,
+            "remaining_seconds": verdict.remaining_seconds,
+            "rotated": facts.valid_until is not None,
+        },
+        {"X-Portico-Consumer": facts.consumer},
+    )
+
+
+class GatewayVerifyMiddleware:
+    """Answers /gateway/verify before any other middleware runs.
+
+    First in settings.MIDDLEWARE on purpose: a gateway asks on every API call, so the answer skips
+    what only people's requests need: sessions (a query per request once a cookie is sent),
+    messages, authentication, CSRF (a bearer token, not a cookie, authenticates), clickjacking
+    headers, htmx and audit context. It also skips SecurityMiddleware's HTTPS redirect: the
+    gateway often reaches Portico over a private network; a redirect would not protect the token
+    it already sent, and nginx's auth_request treats a 301 as an error.
+    The same view is routed in portal/urls.py too (for reverse(), and in case this middleware is
+    left out: it then works, only slower).
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == VERIFY_PATH:
+            return verify(request)
+        return self.get_response(request)
