@@ -40,6 +40,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import OperationalError as BrokerError
 
 from credentials import crypto, tasks
@@ -107,7 +108,11 @@ def _claim(deployment_id: int, now: datetime) -> KeyDeployment | None:
     )
     if not claimed:
         return None
-    return KeyDeployment.objects.select_related("target", "api_key").get(pk=deployment_id)
+    # The signing secret is decrypted when it is used (in _send), where a key that no longer opens
+    # it becomes a recorded failure rather than an exception after the claim.
+    return (
+        KeyDeployment.objects.select_related("target", "api_key").defer("target__signing_secret").get(pk=deployment_id)
+    )
 
 
 def _still_claimed(deployment: KeyDeployment) -> QuerySet[KeyDeployment]:
@@ -117,6 +122,7 @@ def _still_claimed(deployment: KeyDeployment) -> QuerySet[KeyDeployment]:
     )
 
 
+@sensitive_variables("secret")
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Portico-Signature value: v1=hex HMAC-SHA256 under the signing secret of "<timestamp>.<body>"."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -131,6 +137,7 @@ def _body(deployment: KeyDeployment) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
+@sensitive_variables("secret", "headers")
 def _send(deployment: KeyDeployment) -> _Outcome:
     target = deployment.target
     try:
@@ -273,7 +280,12 @@ def _retry_after(value: str) -> timedelta | None:
 # --- The sweep ------------------------------------------------------------------------------------
 def due_deployments(now: datetime | None = None) -> QuerySet[KeyDeployment]:
     """Pending deployments whose next attempt is due, oldest first (the index key_deployment_due)."""
-    return KeyDeployment.objects.filter(_due(now or timezone.now())).select_related("api_key", "target").order_by("pk")
+    return (
+        KeyDeployment.objects.filter(_due(now or timezone.now()))
+        .select_related("api_key", "target")
+        .defer("target__signing_secret")
+        .order_by("pk")
+    )
 
 
 def retry_due_deployments() -> int:
@@ -303,7 +315,7 @@ def retry_due_deployments() -> int:
 def check_target_health(target_id: int) -> RuntimeTarget:
     """GET the target's health URL: 2xx marks it up, anything else down, with a message and the
     time. A target with no health URL is left as it is. Returns the target."""
-    target = RuntimeTarget.objects.get(pk=target_id)
+    target = RuntimeTarget.objects.defer("signing_secret").get(pk=target_id)
     if not target.health_url:
         return target
     now = timezone.now()

@@ -133,6 +133,18 @@ PORTICO_GATEWAY_CACHE_SECONDS = 1.0
 # Last use of keys is buffered per process and written by one UPDATE at most this often (and at exit).
 PORTICO_GATEWAY_LAST_USED_FLUSH_SECONDS = 5.0
 
+# --- Cache ----------------------------------------------------------------------------------------
+# The token endpoint counts failed requests here (per client address and per client ID). The
+# default local-memory cache counts per process: with several processes (gunicorn workers, hosts)
+# set CACHE_URL=redis://... so they share one count.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# --- OAuth token endpoint (POST /oauth/token) ------------------------------------------------------
+# After this many failed token requests in a window, an address or a client ID gets 429 with
+# Retry-After until the window ends.
+PORTICO_OAUTH_FAILURE_LIMIT = env.int("PORTICO_OAUTH_FAILURE_LIMIT", default=10)
+PORTICO_OAUTH_FAILURE_WINDOW = env.int("PORTICO_OAUTH_FAILURE_WINDOW", default=60)  # seconds
+
 # --- Outbound requests (credential tests against a tenant's token URL) ----------------------------
 PORTICO_OUTBOUND_TIMEOUT = env.float("PORTICO_OUTBOUND_TIMEOUT", default=5.0)
 # Refuse loopback, private and link-local addresses unless this is on (tests and labs only).

@@ -356,3 +356,14 @@ def test_rotation_refuses_a_grace_over_7_days(client, consumer, instant_api):
     response = client.post(f"/preferences/api-keys/{key.pk}/rotate/", {"grace": str(8 * 86400)})
     assert "Select a valid choice" in text(response)
     assert KeySecret.objects.filter(api_key=key).count() == 1
+
+
+def test_a_target_is_told_active_not_pending_renewal_while_a_renewal_waits(consumer, approved_key):
+    from credentials.services import _key_payload
+
+    services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    approved_key.refresh_from_db()
+    payload = _key_payload(approved_key, "d-1")
+    assert payload["status"] == "active"
+    assert [s["prefix"] for s in payload["secrets"]] == [approved_key.prefix]
+    assert all(len(s["hash"]) == 64 for s in payload["secrets"])
