@@ -36,6 +36,11 @@ class ApproverField(forms.ModelMultipleChoiceField):
         return f"{label} · {', '.join(roles)}" if roles else label
 
 
+class RuntimeTargetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: RuntimeTarget) -> str:
+        return f"{obj.name} ({obj.get_health_display().lower()}) · {obj.base_url}"
+
+
 class ApiForm(forms.Form):
     name = forms.CharField(label="Name", max_length=200)
     slug = forms.SlugField(
@@ -76,7 +81,7 @@ class ApiForm(forms.Form):
     approval_mode = forms.ChoiceField(
         label="Approval mode", choices=Api.ApprovalMode.choices, initial=Api.ApprovalMode.ANY, widget=forms.RadioSelect
     )
-    runtime_target = forms.ModelChoiceField(
+    runtime_target = RuntimeTargetChoiceField(
         label="Runtime target",
         queryset=RuntimeTarget.objects.order_by("name"),
         required=False,
@@ -179,7 +184,7 @@ class KeyExpiryForm(forms.Form):
     expires_at = forms.DateTimeField(
         label="New expiry",
         required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "autofocus": True}, format="%Y-%m-%dT%H:%M"),
         error_messages={"invalid": "Enter a date and time, such as 2030-12-31 17:00."},
     )
     unlimited = forms.BooleanField(label="Unlimited (never expires)", required=False)

@@ -128,6 +128,11 @@ def _random_base62(length: int) -> str:
     return "".join(secrets.choice(BASE62) for _ in range(length))
 
 
+def random_base62(length: int) -> str:
+    """Random base62 characters from the OS's CSPRNG: opaque public ids, client IDs."""
+    return _random_base62(length)
+
+
 def _checksum(body: str) -> str:
     return _base62(zlib.crc32(body.encode()), CHECKSUM_LENGTH)
 

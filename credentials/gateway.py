@@ -14,13 +14,17 @@ Answers:
 The reason and the consumer are also sent as ``X-Portico-Reason`` / ``X-Portico-Consumer`` headers so
 that nginx can log or forward them (``auth_request_set``) without reading the body.
 
-Cost of one answer: the key's shape and checksum are checked first (a malformed key costs no
-database read); then at most one read by the unique index on ``KeySecret.prefix`` that brings the
-key, its API and consumer along (joins); the secret is compared as an HMAC-SHA256, not a password
-hash (keys are 190 random bits: a slow hash adds nothing but latency).
+Cost of one answer: the key's shape and checksum are checked first (a malformed key, or an API that
+is not this gateway's, costs no database read); then at most one read by the unique index on
+``KeySecret.prefix`` that brings the key and its consumer along (two joins); the secret is compared
+as an HMAC-SHA256, not a password hash (keys are 190 random bits: a slow hash adds nothing but
+latency). The endpoint runs before
+every other middleware (GatewayVerifyMiddleware), so no session, user or message is looked at.
 
 Caches, in each process, at most `CACHE_SECONDS` (1 s) old:
-- the gateway tokens, so the common path reads nothing for the target;
+- each gateway's token digest and the slugs of its APIs (one query), so the common path reads
+  nothing for the target, and the key's read needs no join to the API (each join costs
+  PostgreSQL about as much as the lookup itself);
 - what the database said about a key's prefix (or that there is none). Only facts are cached, never
   a verdict: the presented secret is compared against the cached digest, and expiry and a rotated
   secret's grace end are judged against the clock on every request, so they take effect to the
@@ -34,16 +38,20 @@ interval, and a process that dies without exiting loses at most that much of it.
 """
 
 import atexit
+import functools
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -54,16 +62,18 @@ from credentials import crypto
 from credentials.models import ApiKey, KeySecret, RuntimeTarget
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VERIFY_PATH = "/gateway/verify"
-TOKEN_KIND = "gw"
+TOKEN_KIND = "gw"  # noqa: S105 - the kind of Portico secret, not a secret
 KEY_KIND = "key"
 # The revocation promise: a revoked key stops passing within this many seconds on every worker.
 # A setting may shorten it, never lengthen it.
 CACHE_SECONDS = min(float(getattr(settings, "PORTICO_GATEWAY_CACHE_SECONDS", 1.0)), 1.0)
 LAST_USED_FLUSH_SECONDS = float(getattr(settings, "PORTICO_GATEWAY_LAST_USED_FLUSH_SECONDS", 5.0))
-# Beyond this many cached prefixes the stale ones are dropped (and all of them if that is not enough).
-MAX_CACHED = 100_000
+# Beyond this many cached prefixes the stale ones are dropped (and all of them if that is not
+# enough). Entries live one second, and no worker answers this many requests in one.
+MAX_CACHED = 20_000
 # Keep each UPDATE's list of ids well below every backend's limit on query parameters.
 FLUSH_CHUNK = 5_000
 
@@ -89,7 +99,7 @@ def _fresh(fetched_at: float, now: float) -> bool:
 
 # --- What the database says about a key secret -------------------------------------------------
 class SecretFacts(NamedTuple):
-    """One row: the secret, its key, API and consumer (KeySecret ⨝ ApiKey ⨝ Api ⨝ User)."""
+    """One row: the secret, its key and the key's consumer (KeySecret ⨝ ApiKey ⨝ User)."""
 
     digest: str
     valid_until: datetime | None
@@ -97,8 +107,7 @@ class SecretFacts(NamedTuple):
     key_id: str
     status: str
     expires_at: datetime | None
-    api_slug: str
-    target_id: int | None
+    api_id: int
     consumer: str
 
 
@@ -109,17 +118,61 @@ _FACT_FIELDS = (
     "api_key__prefix",
     "api_key__status",
     "api_key__expires_at",
-    "api_key__api__slug",
-    "api_key__api__runtime_target_id",
+    "api_key__api_id",
     "api_key__consumer__username",
 )
 
 
+@functools.cache
+def _secret_sql() -> str:
+    """The SQL of the read, built by the ORM once per process; only the prefix changes.
+
+    Building a query with joins costs the ORM about as much as running it does, on every call;
+    this keeps the ORM's SQL (it follows the models) without paying for it per request.
+    """
+    query = KeySecret.objects.filter(prefix="").order_by().values_list(*_FACT_FIELDS)[:1].query
+    sql, params = query.sql_with_params()
+    if list(params) != [""]:
+        raise ImproperlyConfigured(f"Unexpected parameters in the gateway's key query: {params!r}")
+    return sql
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive UTC datetimes to a plain cursor (the ORM would have converted them).
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _read(fetch: Callable[[], T]) -> T:
+    """Run one autocommit read; if the persistent connection was dropped, reconnect and retry once.
+
+    This stands in for Django's per-request health check (CONN_HEALTH_CHECKS), which would send a
+    "SELECT 1" before the read, a second round trip on every answer. A lone SELECT outside any
+    transaction is safe to run again. (If Django renames the flag, the check simply comes back.)
+    """
+    connection.health_check_done = True
+    try:
+        return fetch()
+    except (InterfaceError, OperationalError):
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return fetch()
+
+
+def _fetch_secret_row(prefix: str) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_secret_sql(), [prefix])
+        return cursor.fetchone()
+
+
 def _read_secret(prefix: str) -> SecretFacts | None:
     # The one database read of a verification: served by the unique index on KeySecret.prefix;
-    # the joins bring the key, API and consumer along. values_list: no model instances to build.
-    row = KeySecret.objects.filter(prefix=prefix).order_by().values_list(*_FACT_FIELDS).first()
-    return None if row is None else SecretFacts(*row)
+    # the joins bring the key and its consumer along.
+    row = _read(lambda: _fetch_secret_row(prefix))
+    if row is None:
+        return None
+    facts = SecretFacts(*row)
+    return facts._replace(valid_until=_aware(facts.valid_until), expires_at=_aware(facts.expires_at))
 
 
 class _Cache:
@@ -140,7 +193,8 @@ class _Cache:
 
     def put(self, prefix: str, value: Any, fetched_at: float) -> None:
         if len(self._entries) >= MAX_CACHED:
-            self._entries = {p: e for p, e in self._entries.items() if _fresh(e[0], fetched_at)}
+            # list(): a snapshot, as another thread (gthread workers) may add entries meanwhile.
+            self._entries = {p: e for p, e in list(self._entries.items()) if _fresh(e[0], fetched_at)}
             if len(self._entries) >= MAX_CACHED:
                 self._entries = {}
         self._entries[prefix] = (fetched_at, value)
@@ -150,7 +204,7 @@ class _Cache:
 
 
 _secrets = _Cache()  # key prefix -> SecretFacts | None
-_targets = _Cache()  # gateway token prefix -> (target id, token digest) | None
+_targets = _Cache()  # gateway token prefix -> Target | None
 
 
 # --- Last use, buffered ------------------------------------------------------------------------
@@ -217,8 +271,29 @@ def reset_state() -> None:
 
 
 # --- The gateway's own authentication ----------------------------------------------------------
-@sensitive_variables("token")
-def authenticated_target_id(authorization: str) -> int | None:
+class Target(NamedTuple):
+    """A runtime target as the endpoint needs it: its token's digest and its APIs by slug."""
+
+    id: int
+    token_digest: str
+    apis: dict[str, int]
+
+
+def _read_target(prefix: str) -> Target | None:
+    # Unique index on verify_token_prefix; one row per API of the target (a LEFT JOIN).
+    rows = list(
+        RuntimeTarget.objects.filter(verify_token_prefix=prefix)
+        .order_by()
+        .values_list("pk", "verify_token_digest", "apis__slug", "apis__pk")
+    )
+    if not rows:
+        return None
+    apis = {slug: api_id for _pk, _digest, slug, api_id in rows if slug is not None}
+    return Target(id=rows[0][0], token_digest=rows[0][1], apis=apis)
+
+
+@sensitive_variables("authorization", "token")
+def authenticated_target(authorization: str) -> Target | None:
     """The runtime target whose ``Bearer prt_gw_...`` token this is, or None."""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
@@ -231,12 +306,11 @@ def authenticated_target_id(authorization: str) -> int | None:
     now = _clock()
     hit, target = _targets.get(prefix, now)
     if not hit:
-        # Unique index on verify_token_prefix.
-        target = RuntimeTarget.objects.filter(verify_token_prefix=prefix).values_list("pk", "verify_token_digest").first()
+        target = _read(lambda: _read_target(prefix))
         _targets.put(prefix, target, now)
-    if target is None or not crypto.verify_secret(token, target[1]):
+    if target is None or not crypto.verify_secret(token, target.token_digest):
         return None
-    return target[0]
+    return target
 
 
 # --- The verdict -------------------------------------------------------------------------------
@@ -252,11 +326,11 @@ class Verdict:
         return self.reason is None
 
 
-def _judge(facts: SecretFacts, api_slug: str, target_id: int, now: datetime) -> Verdict:
+def _judge(facts: SecretFacts, api_id: int, now: datetime) -> Verdict:
     # The key's state first (revoked, inactive, expired), then the secret's own (a rotated secret
     # after its grace): a rotated-out secret of a revoked key is answered "revoked".
-    if facts.target_id != target_id or facts.api_slug != api_slug:
-        return Verdict(Reason.UNKNOWN)  # another gateway's or API's key: not ours to describe
+    if facts.api_id != api_id:
+        return Verdict(Reason.UNKNOWN)  # a key of another API: not this question's to describe
     if facts.status == ApiKey.Status.REVOKED:
         return Verdict(Reason.REVOKED, facts)
     if facts.status in (ApiKey.Status.PENDING, ApiKey.Status.REJECTED):
@@ -274,17 +348,20 @@ def _judge(facts: SecretFacts, api_slug: str, target_id: int, now: datetime) -> 
 
 
 @sensitive_variables("value")
-def verify_key(*, value: str, api_slug: str, target_id: int) -> Verdict:
-    """Whether `value` is a valid key of `api_slug` enforced by target `target_id`.
+def verify_key(*, value: str, api_slug: str, target: Target) -> Verdict:
+    """Whether `value` is a valid key of the API `api_slug`, one of the APIs `target` enforces.
 
-    At most one database read (none for a malformed key or a cached prefix); records the last use
-    of a valid key in the buffer.
+    At most one database read (none for a malformed key, an API that is not the target's or a
+    cached prefix); records the last use of a valid key in the buffer.
     """
     value = value.strip()
     try:
         prefix = crypto.secret_prefix(value, KEY_KIND)
     except crypto.MalformedSecret:
         return Verdict(Reason.MALFORMED)
+    api_id = target.apis.get(api_slug)
+    if api_id is None:
+        return Verdict(Reason.UNKNOWN)  # not an API of this gateway: none of its keys are valid here
     clock = _clock()
     hit, facts = _secrets.get(prefix, clock)
     if not hit:
@@ -293,7 +370,7 @@ def verify_key(*, value: str, api_slug: str, target_id: int) -> Verdict:
     if facts is None or not crypto.verify_secret(value, facts.digest):
         return Verdict(Reason.UNKNOWN)
     now = timezone.now()
-    verdict = _judge(facts, api_slug, target_id, now)
+    verdict = _judge(facts, api_id, now)
     if verdict.valid:
         last_used.record(facts.api_key_id, now)
     return verdict
@@ -337,8 +414,8 @@ def verify(request: HttpRequest) -> HttpResponse:
     """Answer a gateway's question about a presented key (see the module's docstring)."""
     if request.method not in ("GET", "POST"):
         return _json(405, {"error": "Use POST (or GET with headers)."}, {"Allow": "GET, POST"})
-    target_id = authenticated_target_id(request.META.get("HTTP_AUTHORIZATION", ""))
-    if target_id is None:
+    target = authenticated_target(request.META.get("HTTP_AUTHORIZATION", ""))
+    if target is None:
         return _json(
             401,
             {"error": "Authenticate as a runtime target: Authorization: Bearer prt_gw_..."},
@@ -353,19 +430,21 @@ def verify(request: HttpRequest) -> HttpResponse:
         return _json(400, {"error": "The body could not be read."})
     if not api:
         return _json(400, {"error": "Name the API: X-Portico-Api header or `api` in the body."})
-    if not key:
-        verdict = Verdict(Reason.MALFORMED)
-    else:
-        verdict = verify_key(value=key, api_slug=api.strip(), target_id=target_id)
+    api = api.strip()
+    verdict = verify_key(value=key or "", api_slug=api, target=target)  # no key: malformed
     if not verdict.valid:
-        return _json(403, {"valid": False, "reason": verdict.reason}, {"X-Portico-Reason": str(verdict.reason)})
+        response = _json(403, {"valid": False, "reason": verdict.reason}, {"X-Portico-Reason": str(verdict.reason)})
+        # A refused key is an answer, not an error of Portico: without this, Django logs a WARNING
+        # for each one (django.utils.log.log_response), and anyone with bad keys could flood the log.
+        response._has_been_logged = True
+        return response
     facts = verdict.facts
     assert facts is not None  # noqa: S101 - a valid verdict always carries its facts
     return _json(
         200,
         {
             "valid": True,
-            "api": facts.api_slug,
+            "api": api,
             "consumer": facts.consumer,
             "key_id": facts.key_id,
             "expires_at": verdict.expires_at.isoformat() if verdict.expires_at else None,

@@ -19,7 +19,17 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from credentials.models import Api, ApiKey, ConnectionRequest, KeyDeployment, KeySecret, RuntimeTarget, Tenant
+from credentials.models import (
+    Api,
+    ApiCredential,
+    ApiKey,
+    ConnectionRequest,
+    KeyDeployment,
+    KeySecret,
+    Role,
+    RuntimeTarget,
+    Tenant,
+)
 from portal import roles
 from portal.models import Organization, User
 
@@ -183,3 +193,22 @@ def runtime_target_list() -> QuerySet[RuntimeTarget]:
 
 def runtime_target_get(*, pk: int) -> RuntimeTarget:
     return get_object_or_404(RuntimeTarget, pk=pk)
+
+
+# --- Connection API credentials (Account > Integration) -------------------------------------------
+def api_credential_list(*, organization: Organization) -> QuerySet[ApiCredential]:
+    """The account's connection API credentials, oldest first, with their roles: one query."""
+    return (
+        ApiCredential.objects.filter(organization=organization, kind=ApiCredential.Kind.CONNECTION)
+        .select_related("role", "created_by")
+        .order_by("created_at", "pk")
+    )
+
+
+def api_credential_of_organization(*, organization: Organization, public_id: str) -> ApiCredential:
+    """One credential of the account; another account's, or one deleted, answers 404."""
+    return get_object_or_404(api_credential_list(organization=organization), public_id=public_id)
+
+
+def role_list(*, organization: Organization) -> QuerySet[Role]:
+    return Role.objects.filter(organization=organization).order_by("kind", "name")

@@ -66,3 +66,11 @@ def check_runtime_target_health(target_id: int) -> None:
     from credentials import deployment
 
     deployment.check_target_health(target_id)
+
+
+@shared_task
+def purge_expired_access_tokens() -> int:
+    """Delete access tokens past their expiry (refused already; this keeps the table small)."""
+    from credentials import services
+
+    return services.access_token_purge_expired()

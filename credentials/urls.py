@@ -1,6 +1,6 @@
 from django.urls import path
 
-from credentials import views
+from credentials import admin_views, api_credential_views, views
 
 app_name = "credentials"
 
@@ -17,5 +17,57 @@ urlpatterns = [
         "admin-center/connections/<int:pk>/reestablish/",
         views.connection_reestablish,
         name="connection-reestablish",
+    ),
+]
+
+# Admin Center > APIs (consumption settings, the keys of one API) and > Runtime targets.
+urlpatterns += [
+    path("admin-center/apis/", admin_views.api_list, name="api-list"),
+    path("admin-center/apis/new/", admin_views.api_create, name="api-create"),
+    path("admin-center/apis/<int:pk>/edit/", admin_views.api_edit, name="api-edit"),
+    path("admin-center/apis/<int:pk>/keys/", admin_views.api_keys, name="api-keys"),
+    path("admin-center/apis/<int:pk>/keys/<int:key_pk>/expiry/", admin_views.api_key_expiry, name="api-key-expiry"),
+    path("admin-center/targets/", admin_views.runtime_target_list, name="runtime-target-list"),
+    path("admin-center/targets/new/", admin_views.runtime_target_create, name="runtime-target-create"),
+    path("admin-center/targets/<int:pk>/edit/", admin_views.runtime_target_edit, name="runtime-target-edit"),
+    path(
+        "admin-center/targets/<int:pk>/regenerate/",
+        admin_views.runtime_target_regenerate,
+        name="runtime-target-regenerate",
+    ),
+    path(
+        "admin-center/targets/<int:pk>/credentials/",
+        admin_views.runtime_target_credentials,
+        name="runtime-target-credentials",
+    ),
+]
+
+# Account > Integration > Connection API Credentials (organization admins).
+urlpatterns += [
+    path("account/", api_credential_views.account, name="account"),
+    path(
+        "account/integration/connection-api-credentials/",
+        api_credential_views.api_credential_list,
+        name="api-credential-list",
+    ),
+    path(
+        "account/integration/connection-api-credentials/add/",
+        api_credential_views.api_credential_add,
+        name="api-credential-add",
+    ),
+    path(
+        "account/integration/connection-api-credentials/add/done/",
+        api_credential_views.api_credential_add_done,
+        name="api-credential-add-done",
+    ),
+    path(
+        "account/integration/connection-api-credentials/<str:public_id>/edit/",
+        api_credential_views.api_credential_edit,
+        name="api-credential-edit",
+    ),
+    path(
+        "account/integration/connection-api-credentials/<str:public_id>/delete/",
+        api_credential_views.api_credential_delete,
+        name="api-credential-delete",
     ),
 ]

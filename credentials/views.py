@@ -85,8 +85,9 @@ def tenant_register(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def test_failed_error(exc: services.CredentialTestFailed) -> str:
+    reason = str(exc) if str(exc).endswith(".") else f"{exc}."  # 'It said: "..."' ends without one
     return (
-        f"The connection test failed: {exc} Correct the credentials, or choose "
+        f"The connection test failed: {reason} Correct the credentials, or choose "
         "“Save without testing the connection” to save them anyway."
     )
 
@@ -114,7 +115,9 @@ def connection_request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return TemplateResponse(request, template, {**context, "refusal": refusal})
         messages.error(request, refusal)
         return redirect("credentials:connectivity")
-    form = CredentialsForm(request.POST or None)
+    # The dialog opens over the page's own New connection request form: ids of their own, or the
+    # dialog's labels would point at that form's fields.
+    form = CredentialsForm(request.POST or None, auto_id="edit_%s")
     if request.method == "POST" and form.is_valid():
         try:
             check = services.credentials_test(

@@ -21,6 +21,8 @@ def nav_items_for(user: object) -> list[NavItem]:
     items = [NavItem("Home", reverse("home"), "home")]
     if user.has_perms(roles.CONSUMER_PERMS):
         items.append(NavItem("APIs", reverse("credentials:api-catalog"), "apis"))
+    if user.has_perms(roles.ORG_ADMIN_PERMS):
+        items.append(NavItem("Account", reverse("credentials:account"), "account"))
     if user.has_perms(roles.TENANT_ADMIN_PERMS):
         items.append(NavItem("Manage", reverse("manage"), "manage"))
     if user.has_perms(roles.APPROVER_PERMS):

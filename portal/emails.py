@@ -1,19 +1,106 @@
-"""Emails are template triplets: templates/emails/<name>-subject.txt, -body.txt, -body.html."""
+"""Emails: template triplets (templates/emails/<name>-subject.txt, -body.txt, -body.html) rendered
+into the outbox (portal.models.OutboundEmail) and delivered by a Celery task.
+
+The outbox row is written in the caller's transaction, so an email exists exactly when the change
+that caused it was committed; delivery retries with backoff while the SMTP server refuses, and an
+email is marked sent only once the server accepted it.
+"""
+
+import logging
+import random
+import smtplib
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
+
+from portal.models import OutboundEmail
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+# While one worker sends, others leave the row alone for this long.
+SEND_LEASE = timedelta(minutes=5)
 
 
-def send_templated_email(*, name: str, to: list[str], context: dict[str, object]) -> None:
-    """Render the triplet `name` and send it to `to` (skips when nobody has an address)."""
+def send_templated_email(
+    *, name: str, to: list[str], context: dict[str, object], dedupe_key: str | None = None
+) -> OutboundEmail | None:
+    """Render the triplet `name` into the outbox and deliver it after commit.
+
+    Returns None when nobody has an address, or when an email with the same dedupe_key exists.
+    """
     recipients = sorted({address for address in to if address})
     if not recipients:
-        return
+        return None
     context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **context}
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
-    text = render_to_string(f"emails/{name}-body.txt", context)
-    html = render_to_string(f"emails/{name}-body.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=recipients)
-    message.attach_alternative(html, "text/html")
-    message.send()
+    email = OutboundEmail(
+        template=name,
+        to=recipients,
+        subject=subject[:300],
+        body_text=render_to_string(f"emails/{name}-body.txt", context),
+        body_html=render_to_string(f"emails/{name}-body.html", context),
+        dedupe_key=dedupe_key,
+        next_attempt_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            email.save()
+    except IntegrityError:
+        if dedupe_key and OutboundEmail.objects.filter(dedupe_key=dedupe_key).exists():
+            return None
+        raise
+    from portal import tasks
+
+    tasks.deliver_email.delay_on_commit(email.pk)
+    return email
+
+
+def _backoff(attempts: int) -> timedelta:
+    seconds = min(30 * 2 ** max(attempts - 1, 0), 3600)
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
+
+
+def deliver(email_id: int) -> bool:
+    """Send one outbox email if it is due; True when the SMTP server accepted it.
+
+    The row is claimed by compare-and-set, so two workers never send the same email at once.
+    """
+    now = timezone.now()
+    claimed = OutboundEmail.objects.filter(
+        pk=email_id, state=OutboundEmail.State.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + SEND_LEASE)
+    if not claimed:
+        return False
+    email = OutboundEmail.objects.get(pk=email_id)
+    message = EmailMultiAlternatives(subject=email.subject, body=email.body_text, to=email.to)
+    message.attach_alternative(email.body_html, "text/html")
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as exc:
+        attempts = email.attempts + 1
+        failed = attempts >= MAX_ATTEMPTS
+        OutboundEmail.objects.filter(pk=email.pk).update(
+            attempts=attempts,
+            state=OutboundEmail.State.FAILED if failed else OutboundEmail.State.PENDING,
+            next_attempt_at=None if failed else timezone.now() + _backoff(attempts),
+            last_error=f"{type(exc).__name__}: {exc}"[:500],
+        )
+        logger.warning("Email %s not delivered (attempt %s): %s", email.pk, attempts, type(exc).__name__)
+        return False
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        state=OutboundEmail.State.SENT, attempts=email.attempts + 1, sent_at=timezone.now(), last_error=""
+    )
+    return True
+
+
+def due_email_ids(limit: int = 500) -> list[int]:
+    return list(
+        OutboundEmail.objects.filter(state=OutboundEmail.State.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -101,6 +101,8 @@ class AuditEvent(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:
             raise AuditLogIsAppendOnly("An audit event cannot be changed once written.")
+        # force_insert: an event built with an existing id must fail, never overwrite that row.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
@@ -108,3 +110,42 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AuditLogIsAppendOnly("An audit event cannot be deleted.")
+
+
+class OutboundEmail(models.Model):
+    """The transactional outbox: an email is stored in the transaction that decides to send it,
+    and a delivery task sends it, marking it sent only once the SMTP server accepted it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    template = models.CharField(max_length=100)
+    to = models.JSONField(help_text="The recipients' addresses.")
+    subject = models.CharField(max_length=300)
+    body_text = models.TextField()
+    body_html = models.TextField()
+    # Makes a send idempotent: a second email with the same key is not created.
+    dedupe_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["pending", "sent", "failed"]), name="outbound_email_state_valid"
+            )
+        ]
+        indexes = [
+            # The delivery sweep: pending emails that are due.
+            models.Index(fields=["state", "next_attempt_at"], name="outbound_email_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {', '.join(self.to)}"

@@ -217,6 +217,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "credentials.tasks.check_runtime_targets",
         "schedule": crontab(minute="*/5"),
     },
+    # Hourly at :17: delete expired OAuth access tokens (they are refused anyway).
+    "purge-expired-access-tokens": {
+        "task": "credentials.tasks.purge_expired_access_tokens",
+        "schedule": crontab(minute=17),
+    },
 }
 
 # --- Security (production defaults; `manage.py check --deploy` passes with DEBUG off) ------------
@@ -242,5 +247,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # oauthlib logs issued tokens at DEBUG: never let LOG_LEVEL=DEBUG put them in the logs.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "oauthlib": {"level": "INFO"}},
 }

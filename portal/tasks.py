@@ -2,6 +2,7 @@
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from portal import audit
 
@@ -11,3 +12,29 @@ def record_worker_heartbeat() -> None:
     """Write a `worker.heartbeat` audit event: a worker took a task from the broker and reached the database."""
     with transaction.atomic():
         audit.record(action="worker.heartbeat", summary="Celery worker is alive")
+
+
+@shared_task(acks_late=True)
+def deliver_email(email_id: int) -> None:
+    """Send one outbox email; on refusal it stays pending and is retried with backoff (here with
+    a countdown, and by the deliver_due_emails sweep should that retry be lost)."""
+    from portal import emails
+    from portal.models import OutboundEmail
+
+    if emails.deliver(email_id):
+        return
+    email = OutboundEmail.objects.filter(pk=email_id, state=OutboundEmail.State.PENDING).first()
+    if email is not None and email.next_attempt_at is not None:
+        countdown = max((email.next_attempt_at - timezone.now()).total_seconds(), 1)
+        deliver_email.apply_async((email_id,), countdown=countdown)
+
+
+@shared_task
+def deliver_due_emails() -> int:
+    """Sweep: queue delivery of every pending email whose next attempt is due."""
+    from portal import emails
+
+    ids = emails.due_email_ids()
+    for email_id in ids:
+        deliver_email.delay(email_id)
+    return len(ids)

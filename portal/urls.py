@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from credentials import gateway
+from credentials import gateway, oauth
 from portal import views
 
 
@@ -28,6 +28,9 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("django-admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    # Portico's REST API: the client credentials grant, and what a bearer token stands for.
+    path("oauth/token", oauth.token, name="oauth-token"),
+    path("api/me", oauth.api_me, name="api-me"),
     # Answered by credentials.gateway.GatewayVerifyMiddleware before this route is reached.
     path(gateway.VERIFY_PATH.lstrip("/"), gateway.verify, name="gateway-verify"),
 ]

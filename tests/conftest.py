@@ -1,11 +1,21 @@
 """The cast of the tests: one user per role in one organization, and an outsider elsewhere."""
 
 import pytest
+from django.core.cache import cache
 
 from credentials.models import Tenant
 from credentials.tenant_credentials import parse_tenant_credentials
 from portal.roles import Role
 from tests.factories import OrganizationFactory, UserFactory, client_secret_json
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: the token endpoint's failure counts live there, and
+    every test client comes from the same address."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

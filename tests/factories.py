@@ -90,3 +90,13 @@ class RuntimeTargetFactory(factory.django.DjangoModelFactory):
         target = super()._create(model_class, *args, **kwargs)
         target.verify_token = token.value if generated else None
         return target
+
+
+def make_api_credential(organization, *, name: str = "", client_secret: str | None = None, role=None, **fields):
+    """Connection API credentials made as the page makes them; returns (credential, secret value)."""
+    from credentials import services
+
+    credential, secret = services.api_credential_create(
+        organization=organization, name=name, client_secret=client_secret, role=role, **fields
+    )
+    return credential, secret.value

@@ -21,10 +21,12 @@
     if (!button) { return; }
     var field = document.getElementById(button.getAttribute("data-copy-target"));
     if (!field) { return; }
-    field.select();
+    // A form field, or any element whose text is the value (a client ID in a table).
+    var value = "value" in field ? field.value : field.textContent.trim();
+    if (field.select) { field.select(); } else { window.getSelection().selectAllChildren(field); }
     var done = function () { button.textContent = "Copied"; };
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+      navigator.clipboard.writeText(value).then(done, function () { document.execCommand("copy"); done(); });
     } else {
       document.execCommand("copy");
       done();

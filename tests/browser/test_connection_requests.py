@@ -101,6 +101,11 @@ def row(page: Page, alias: str) -> Locator:
     return page.get_by_role("row").filter(has=page.get_by_text(alias, exact=True))
 
 
+def credentials_box(scope: Page | Locator) -> Locator:
+    """The *API Portal Access Credentials* text box, named exactly so (its required mark is not read out)."""
+    return scope.get_by_role("textbox", name=CREDENTIALS_LABEL, exact=True)
+
+
 def body_rows(table: Locator) -> Locator:
     return table.get_by_role("row").filter(has=table.page.get_by_role("cell"))
 
@@ -159,9 +164,9 @@ def test_tenant_admin_edits_the_credentials_of_a_submitted_request_in_place(
 
     dialog = open_edit_dialog(page, "acme-dev")
     expect_modal(page, dialog)
-    expect(dialog.get_by_label(CREDENTIALS_LABEL, exact=True)).to_be_focused()
+    expect(credentials_box(dialog)).to_be_focused()
     snapshot(page, "dialog-open")
-    dialog.get_by_label(CREDENTIALS_LABEL, exact=True).fill(
+    credentials_box(dialog).fill(
         client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET)
     )
     dialog.get_by_role("button", name="Save").click()
@@ -175,6 +180,7 @@ def test_tenant_admin_edits_the_credentials_of_a_submitted_request_in_place(
     request = demo_requests["acme-dev"]
     assert stored_credentials(request)["clientSecret"] == NEW_SECRET
     assert request.status == ConnectionRequest.Status.SUBMITTED
+    snapshot(page, "saved")
 
     page.reload()
     expect(row(page, "acme-dev")).to_contain_text(f"Client ID {NEW_CLIENT_ID}")
@@ -223,15 +229,15 @@ def test_a_bad_paste_in_the_dialog_names_the_field_and_changes_nothing(
     open_connectivity(page)
 
     dialog = open_edit_dialog(page, "acme-dev")
-    dialog.get_by_label(CREDENTIALS_LABEL, exact=True).fill(paste)
+    credentials_box(dialog).fill(paste)
     dialog.get_by_role("button", name="Save").click()
 
     expect(dialog.get_by_role("alert")).to_contain_text(error)
     expect_modal(page, dialog)
-    expect(dialog.get_by_label(CREDENTIALS_LABEL, exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(credentials_box(dialog)).to_have_attribute("aria-invalid", "true")
     assert NEW_SECRET not in page.content()
     snapshot(page, "dialog-error")
-    dialog.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("link", name="Cancel").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
 
     page.reload()
@@ -251,7 +257,7 @@ def test_a_failed_connection_test_offers_to_save_without_testing(
 
     dialog = open_edit_dialog(page, "acme-dev")
     expect(dialog.get_by_label(SKIP_TEST_LABEL)).to_have_count(0)
-    dialog.get_by_label(CREDENTIALS_LABEL, exact=True).fill(paste)
+    credentials_box(dialog).fill(paste)
     dialog.get_by_role("button", name="Save").click()
 
     expect(dialog.get_by_role("alert")).to_contain_text("The connection test failed")
@@ -261,7 +267,7 @@ def test_a_failed_connection_test_offers_to_save_without_testing(
     assert stored_credentials(request) == before
     snapshot(page, "dialog-test-failed")
 
-    dialog.get_by_label(CREDENTIALS_LABEL, exact=True).fill(paste)
+    credentials_box(dialog).fill(paste)
     dialog.get_by_label(SKIP_TEST_LABEL).check()
     dialog.get_by_role("button", name="Save").click()
 
@@ -311,7 +317,7 @@ def test_tenant_admin_registers_an_api_portal_and_submits_a_connection_request(
 
     new_request = page.get_by_role("region", name="New connection request")
     new_request.get_by_label("API portal", exact=True).select_option(label="acme-test")
-    new_request.get_by_label(CREDENTIALS_LABEL, exact=True).fill(
+    credentials_box(new_request).fill(
         client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET)
     )
     new_request.get_by_role("button", name="Submit").click()
@@ -338,7 +344,7 @@ def test_submitting_a_bad_paste_names_the_field_and_submits_nothing(page, live_s
 
     new_request = page.get_by_role("region", name="New connection request")
     new_request.get_by_label("API portal", exact=True).select_option(label="acme-test")
-    new_request.get_by_label(CREDENTIALS_LABEL, exact=True).fill('{"url": "https://acme-test.example.com"}')
+    credentials_box(new_request).fill('{"url": "https://acme-test.example.com"}')
     new_request.get_by_role("button", name="Submit").click()
 
     new_request = page.get_by_role("region", name="New connection request")
@@ -358,6 +364,7 @@ def test_hub_admin_approves_and_rejects_pending_requests_in_place(page, live_ser
     expect(row(page, "acme-dev")).to_contain_text("Acme Corporation")
     expect(row(page, "acme-qa")).to_be_visible()
     expect(row(page, "acme-prod")).to_have_count(0)
+    expect(row(page, "acme-dev").get_by_role("button", name="Approve")).to_be_in_viewport(ratio=1)
     snapshot(page, "pending")
     page.evaluate("window.notReloaded = true")
 
@@ -371,7 +378,7 @@ def test_hub_admin_approves_and_rejects_pending_requests_in_place(page, live_ser
     reason_box = row(page, "acme-qa").get_by_label("Reason for rejection")
     expect(reason_box).to_be_hidden()
     row(page, "acme-qa").get_by_text("Reject", exact=True).click()
-    expect(reason_box).to_be_visible()
+    expect(reason_box).to_be_in_viewport(ratio=1)
     snapshot(page, "reject-box")
     reason_box.fill("   ")
     row(page, "acme-qa").get_by_role("button", name="Reject request").click()
@@ -438,12 +445,15 @@ def test_hub_admin_reestablishes_a_connection_with_certificate_credentials(
     login(page, live_server, "hub-admin")
     open_admin_center_section(page, "Approved Requests")
     expect(row(page, "acme-prod")).to_contain_text(f"Client ID {DEMO_PROD_CLIENT_ID}")
-    expect(row(page, "acme-prod")).to_contain_text("25 days left")
+    expect(row(page, "acme-prod")).to_contain_text("24 days left")
+    reestablish = row(page, "acme-prod").get_by_role("link", name="Re-establish Connection")
+    expect(reestablish).to_be_in_viewport(ratio=1)  # the Actions column is on screen, not behind a scroll
+    snapshot(page, "approved")
 
-    row(page, "acme-prod").get_by_role("link", name="Re-establish Connection").click()
+    reestablish.click()
 
     expect(page.get_by_role("heading", name="Re-establish Connection", level=1)).to_be_visible()
-    credentials = page.get_by_label(CREDENTIALS_LABEL, exact=True)
+    credentials = credentials_box(page)
     expect(credentials).to_be_visible()
     credentials.fill(paste)
     page.get_by_role("button", name="Submit").click()
@@ -454,7 +464,7 @@ def test_hub_admin_reestablishes_a_connection_with_certificate_credentials(
     assert stored_credentials(request)["clientId"] == DEMO_PROD_CLIENT_ID
     snapshot(page, "test-failed")
 
-    page.get_by_label(CREDENTIALS_LABEL, exact=True).fill(paste)
+    credentials_box(page).fill(paste)
     page.get_by_label(SKIP_TEST_LABEL).check()
     page.get_by_role("button", name="Submit").click()
 
@@ -477,7 +487,7 @@ def test_hub_admin_reestablishes_a_connection_with_client_secret_credentials(
     open_admin_center_section(page, "Approved Requests")
     row(page, "acme-prod").get_by_role("link", name="Re-establish Connection").click()
 
-    page.get_by_label(CREDENTIALS_LABEL, exact=True).fill(
+    credentials_box(page).fill(
         client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET)
     )
     page.get_by_role("button", name="Submit").click()
@@ -502,18 +512,18 @@ def test_malformed_json_on_the_reestablish_page_shows_the_error_and_changes_noth
     open_admin_center_section(page, "Approved Requests")
     row(page, "acme-prod").get_by_role("link", name="Re-establish Connection").click()
 
-    page.get_by_label(CREDENTIALS_LABEL, exact=True).fill('{"url": "https://acme-prod.cfapps.eu10.hana.ondemand.com",')
+    credentials_box(page).fill('{"url": "https://acme-prod.cfapps.eu10.hana.ondemand.com",')
     page.get_by_role("button", name="Submit").click()
 
     expect(page.get_by_role("heading", name="Re-establish Connection", level=1)).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("The credentials are not valid JSON")
-    expect(page.get_by_label(CREDENTIALS_LABEL, exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(credentials_box(page)).to_have_attribute("aria-invalid", "true")
     snapshot(page, "error")
     assert stored_credentials(request) == before
 
     page.get_by_role("link", name="Cancel").click()
     expect(row(page, "acme-prod")).to_contain_text(f"Client ID {DEMO_PROD_CLIENT_ID}")
-    expect(row(page, "acme-prod")).to_contain_text("25 days left")
+    expect(row(page, "acme-prod")).to_contain_text("24 days left")
 
 
 @pytest.fixture
@@ -568,6 +578,11 @@ def fits_the_screen(page: Page) -> bool:
     return page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
 
 
+def scroll_to(locator: Locator) -> None:
+    """Scroll the element to the middle of the screen, as a thumb would, before looking at it whole."""
+    locator.evaluate("element => element.scrollIntoView({block: 'center'})")
+
+
 def test_connectivity_and_the_dialog_fit_a_phone(phone_page, live_server, demo_requests, snapshot):
     page = phone_page
     login(page, live_server, "tenant-admin")
@@ -575,15 +590,15 @@ def test_connectivity_and_the_dialog_fit_a_phone(phone_page, live_server, demo_r
 
     edit = row(page, "acme-dev").get_by_role("link", name="Edit Credentials")
     expect(row(page, "acme-dev")).to_contain_text(SUBMITTED)
-    edit.scroll_into_view_if_needed()
-    expect(edit).to_be_in_viewport()
+    scroll_to(edit)
+    expect(edit).to_be_in_viewport(ratio=1)
     assert fits_the_screen(page), "the page scrolls sideways on a phone"
     snapshot(page, "connectivity")
 
     edit.click()
     dialog = page.get_by_role("dialog", name="Edit Credentials for acme-dev")
     expect(dialog.get_by_role("button", name="Save")).to_be_in_viewport()
-    dialog.get_by_label(CREDENTIALS_LABEL, exact=True).fill("{")
+    credentials_box(dialog).fill("{")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.get_by_role("alert")).to_contain_text("The credentials are not valid JSON")
     box = dialog.bounding_box()
@@ -597,15 +612,21 @@ def test_approved_requests_fit_a_phone(phone_page, live_server, snapshot):
     page.goto("/admin-center/connections/approved/")
 
     reestablish = row(page, "acme-prod").get_by_role("link", name="Re-establish Connection")
-    reestablish.scroll_into_view_if_needed()
-    expect(reestablish).to_be_in_viewport()
-    expect(row(page, "acme-prod")).to_contain_text("25 days left")
+    scroll_to(reestablish)
+    expect(reestablish).to_be_in_viewport(ratio=1)
+    expect(row(page, "acme-prod")).to_contain_text("24 days left")
     assert fits_the_screen(page), "the page scrolls sideways on a phone"
     snapshot(page, "approved")
 
+    page.get_by_label("Sort by").select_option(label="Credentials expire, soonest first")
+    table = page.get_by_role("table", name="Approved Requests")
+    expect(body_rows(table)).to_contain_text(["acme-prod", "acme-staging", "acme-sandbox"])
+    page.get_by_label("Sort by").select_option(label="Credentials expire, latest first")
+    expect(body_rows(table)).to_contain_text(["acme-sandbox", "acme-staging", "acme-prod"])
+
     reestablish.click()
     expect(page.get_by_role("heading", name="Re-establish Connection", level=1)).to_be_visible()
-    page.get_by_label(CREDENTIALS_LABEL, exact=True).fill("{")
+    credentials_box(page).fill("{")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_role("alert")).to_contain_text("The credentials are not valid JSON")
     assert fits_the_screen(page), "the page scrolls sideways on a phone"
@@ -618,8 +639,12 @@ def test_pending_requests_fit_a_phone(phone_page, live_server, snapshot):
     page.goto("/admin-center/connections/pending/")
 
     approve = row(page, "acme-dev").get_by_role("button", name="Approve")
-    approve.scroll_into_view_if_needed()
-    expect(approve).to_be_in_viewport()
+    scroll_to(approve)
+    expect(approve).to_be_in_viewport(ratio=1)
     row(page, "acme-dev").get_by_text("Reject", exact=True).click()
-    expect(row(page, "acme-dev").get_by_label("Reason for rejection")).to_be_visible()
+    reason_box = row(page, "acme-dev").get_by_label("Reason for rejection")
+    scroll_to(reason_box)
+    expect(reason_box).to_be_in_viewport(ratio=1)
+    expect(row(page, "acme-dev").get_by_role("button", name="Reject request")).to_be_in_viewport(ratio=1)
+    snapshot(page, "reject-box")
     assert fits_the_screen(page), "the page scrolls sideways on a phone"

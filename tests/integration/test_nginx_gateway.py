@@ -1,0 +1,284 @@
+"""The real nginx (Debian's) with deploy/nginx/portico-gateway.conf protects a small API: it asks
+Portico's /gateway/verify (served by live_server) with auth_request on every request."""
+
+import http.client
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from credentials import crypto, gateway, services, tasks
+from credentials.models import Api, ApiKey, RuntimeTarget
+
+NGINX = "/usr/sbin/nginx"
+DEPLOY_CONF = Path(settings.BASE_DIR) / "deploy" / "nginx" / "portico-gateway.conf"
+
+
+@dataclass
+class Nginx:
+    port: int
+    access_log: Path
+
+    def get(self, path: str = "/forecast/today", headers: dict[str, str] | None = None) -> tuple[int, list, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response.getheaders(), response.read().decode()
+        finally:
+            conn.close()
+
+
+    def logged(self) -> str:
+        """The access log, once it has a line: nginx writes it just after answering."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            text = self.access_log.read_text() if self.access_log.exists() else ""
+            if text.strip():
+                return text
+            time.sleep(0.05)
+        return ""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def render(conf: str, replacements: dict[str, str]) -> str:
+    """The deploy file with its EDIT lines set for this test; each must be found exactly once."""
+    for old, new in replacements.items():
+        assert conf.count(old) == 1, f"{DEPLOY_CONF.name} no longer has exactly one {old!r}"
+        conf = conf.replace(old, new)
+    return conf
+
+
+def wait_for_port(port: int, process: subprocess.Popen, error_log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited with {process.returncode}:\n{error_log.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nginx did not listen on 127.0.0.1:{port}:\n{error_log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="module")
+def gateway_token() -> crypto.GeneratedSecret:
+    return crypto.generate_secret("gw")
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory, live_server, make_httpserver: HTTPServer, gateway_token) -> Iterator[Nginx]:
+    tmp = tmp_path_factory.mktemp("nginx")
+    portico_port = int(live_server.url.rsplit(":", 1)[1])
+    (tmp / "gateway-token.conf").write_text(f'map "" $portico_gateway_token {{ default "{gateway_token.value}"; }}\n')
+    access_log = tmp / "access.log"
+    error_log = tmp / "error.log"
+    port = free_port()
+    site = render(
+        DEPLOY_CONF.read_text(),
+        {
+            "include /etc/nginx/portico/gateway-token.conf;": f"include {tmp / 'gateway-token.conf'};",
+            "server 127.0.0.1:8000;": f"server 127.0.0.1:{portico_port};",
+            "server 127.0.0.1:9000;": f"server 127.0.0.1:{make_httpserver.port};",
+            "listen 8080;": f"listen 127.0.0.1:{port};",
+            "/var/log/nginx/portico-gateway.log": str(access_log),
+        },
+    )
+    (tmp / "portico-gateway.conf").write_text(site)
+    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / name).mkdir()
+    (tmp / "nginx.conf").write_text(
+        f"""
+worker_processes 1;
+pid {tmp / "nginx.pid"};
+error_log {error_log} info;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {tmp / "client_body"};
+    proxy_temp_path {tmp / "proxy"};
+    fastcgi_temp_path {tmp / "fastcgi"};
+    uwsgi_temp_path {tmp / "uwsgi"};
+    scgi_temp_path {tmp / "scgi"};
+    include {tmp / "portico-gateway.conf"};
+}}
+"""
+    )
+    # Stays in pytest's process group, so a Ctrl-C stops it too.
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(error_log), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process, error_log)
+        yield Nginx(port=port, access_log=access_log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(autouse=True)
+def no_deliveries(monkeypatch):
+    # The services queue deployments to the target and emails after commit (this test commits):
+    # neither is what is tested here, and the target's base URL is not a real gateway.
+    monkeypatch.setattr(tasks.deploy_access_key, "delay_on_commit", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.send_api_key_email, "delay_on_commit", lambda *args, **kwargs: None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_gateway_state():
+    # live_server answers in a thread of this process, with this process's caches.
+    gateway.reset_state()
+    yield
+    gateway.reset_state()
+
+
+@pytest.fixture
+def upstream(httpserver: HTTPServer) -> list[Request]:
+    """The protected API: it answers every request and remembers what reached it."""
+    seen: list[Request] = []
+
+    def answer(request: Request) -> Response:
+        seen.append(request)
+        return Response("Sunny, 21 degrees\n", content_type="text/plain")
+
+    httpserver.expect_request(re.compile("/.*")).respond_with_handler(answer)
+    return seen
+
+
+@pytest.fixture
+def api(transactional_db, organization, gateway_token):
+    target = RuntimeTarget.objects.create(
+        name="edge-nginx",
+        base_url="https://edge.example.com",
+        signing_secret="signing-secret",
+        verify_token_prefix=gateway_token.prefix,
+        verify_token_digest=gateway_token.digest,
+    )
+    return Api.objects.create(
+        name="Weather", slug="weather", provider=organization, key_lifetime_days=30, runtime_target=target
+    )
+
+
+def assert_plain_401(status: int, headers: list[tuple[str, str]], body: str) -> None:
+    assert status == 401
+    assert body == "Unauthorized\n"
+    assert [value for name, value in headers if name.lower() == "www-authenticate"] == [
+        'ApiKey realm="api", header="X-API-Key"'
+    ]
+    assert not [name for name, _value in headers if name.lower().startswith("x-portico")]
+    for reason in gateway.Reason:
+        assert reason.value not in body.lower()
+
+
+def test_an_active_key_reaches_the_api_which_learns_the_consumer_but_not_the_key(nginx, upstream, api, consumer):
+    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+
+    status, _headers, body = nginx.get(headers={"X-API-Key": secret.value})
+
+    assert (status, body) == (200, "Sunny, 21 degrees\n")
+    assert len(upstream) == 1
+    assert upstream[0].headers.get("X-Portico-Consumer") == "consumer"
+    assert "X-API-Key" not in upstream[0].headers
+
+
+def test_the_key_may_come_in_the_apikey_header(nginx, upstream, api, consumer):
+    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+
+    status, _headers, _body = nginx.get(headers={"apikey": secret.value})
+
+    assert status == 200
+
+
+def test_a_renewed_key_still_passes(nginx, upstream, api, consumer):
+    key, secret = services.api_key_issue(api=api, consumer=consumer)
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))  # it ran out
+    services.api_key_renew(api_key_id=key.pk, renewed_by=consumer)
+
+    status, _headers, body = nginx.get(headers={"X-API-Key": secret.value})
+
+    assert (status, body) == (200, "Sunny, 21 degrees\n")
+
+
+def test_a_rotated_key_passes_with_both_secrets_during_the_grace(nginx, upstream, api, consumer):
+    key, old = services.api_key_issue(api=api, consumer=consumer)
+    _key, new = services.api_key_rotate(api_key_id=key.pk, rotated_by=consumer, grace=timedelta(hours=1))
+
+    assert nginx.get(headers={"X-API-Key": old.value})[0] == 200
+    assert nginx.get(headers={"X-API-Key": new.value})[0] == 200
+
+
+@pytest.mark.parametrize("case", ["revoked", "expired", "unknown", "malformed", "missing", "another-api", "pending"])
+def test_a_refused_key_gets_a_plain_401_and_never_reaches_the_api(nginx, upstream, api, consumer, case):
+    key, secret = services.api_key_issue(api=api, consumer=consumer, pending=case == "pending")
+    presented = secret.value
+    if case == "revoked":
+        services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+    elif case == "expired":
+        ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    elif case == "unknown":
+        presented = crypto.generate_secret("key").value
+    elif case == "malformed":
+        presented = secret.value[:-2]
+    elif case == "another-api":
+        maps = Api.objects.create(name="Maps", slug="maps", provider=api.provider, runtime_target=api.runtime_target)
+        presented = services.api_key_issue(api=maps, consumer=consumer)[1].value
+
+    headers = {} if case == "missing" else {"X-API-Key": presented}
+    assert_plain_401(*nginx.get(headers=headers))
+    assert upstream == []
+
+
+def test_the_client_cannot_choose_the_api_or_claim_a_consumer(nginx, upstream, api, consumer):
+    maps = Api.objects.create(name="Maps", slug="maps", provider=api.provider, runtime_target=api.runtime_target)
+    _key, maps_secret = services.api_key_issue(api=maps, consumer=consumer)
+
+    status, _headers, _body = nginx.get(
+        headers={"X-API-Key": maps_secret.value, "X-Portico-Api": "maps", "X-Portico-Key": maps_secret.value}
+    )
+    assert status == 401
+
+    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+    status, _headers, _body = nginx.get(headers={"X-API-Key": secret.value, "X-Portico-Consumer": "admin"})
+    assert status == 200
+    assert upstream[-1].headers.get("X-Portico-Consumer") == "consumer"
+
+
+def test_the_reason_is_in_the_access_log_for_operators(nginx, upstream, api, consumer):
+    key, secret = services.api_key_issue(api=api, consumer=consumer)
+    services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+
+    assert nginx.get(headers={"X-API-Key": secret.value})[0] == 401
+
+    assert "key_refused=revoked" in nginx.logged()
+
+
+def test_a_gateway_with_a_wrong_token_fails_closed_with_the_same_plain_401(nginx, upstream, api, consumer):
+    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+    replacement = crypto.generate_secret("gw")  # the target's token was replaced; nginx still has the old one
+    RuntimeTarget.objects.filter(pk=api.runtime_target_id).update(
+        verify_token_prefix=replacement.prefix, verify_token_digest=replacement.digest
+    )
+
+    assert_plain_401(*nginx.get(headers={"X-API-Key": secret.value}))
+    assert upstream == []
