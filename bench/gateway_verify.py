@@ -601,9 +601,9 @@ def report(scenarios: list[Scenario], results: dict[str, list[Result]], args, po
     pairs = {"verify / bare": ("verify", "bare"), "verify / library": ("verify", "library")}
     pairs["failure / success"] = ("failure", "verify")
     print()
-    print("CPU ms: server CPU (gunicorn workers + PostgreSQL) per answer, `of PG` PostgreSQL's share.")
-    print("The CPU ratio is the req/s")
-    print("ratio a machine would reach whose CPUs were the server's alone.")
+    print("CPU ms: server CPU (gunicorn workers + PostgreSQL) per answer; `of PG`: PostgreSQL's share.")
+    print("The CPU ratio is the req/s ratio of a machine whose CPUs served nothing else (no load")
+    print("generator, no other processes): steadier than req/s on a small or shared machine.")
     print()
     print(f"{'ratio':<20}{'req/s':>8}{'CPU':>8}{'goal':>9}")
     for name, (top, bottom) in pairs.items():

@@ -120,6 +120,15 @@ class ApiForm(forms.Form):
         _, others = self.approver_choices()
         return any(choice.data["selected"] for choice in others)
 
+    def error_links(self) -> list[tuple[str, str]]:
+        """(anchor, label) of each field with an error, for the summary above the form."""
+        anchors = {"approvers": "approvers", "approval_mode": "approval-mode"}
+        return [
+            (anchors.get(name, self[name].id_for_label), str(self.fields[name].label))
+            for name in self.fields
+            if name in self.errors
+        ]
+
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"] or slugify(self.data.get(self.add_prefix("name"), ""))[:80]
         if not slug:

@@ -226,7 +226,7 @@ def runtime_target_regenerate(request: HtmxHttpRequest, pk: int) -> HttpResponse
     return redirect("credentials:runtime-target-credentials", pk=target.pk)
 
 
-@sensitive_variables("credentials")
+@sensitive_variables()  # every frame below: the template context holds the values too
 @require_GET
 @never_cache
 @role_required(roles.HUB_ADMIN_PERMS)

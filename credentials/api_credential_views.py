@@ -141,6 +141,13 @@ def api_credential_add_done(request: HtmxHttpRequest) -> HttpResponse:
                 created_by=request.user,
             )
         except services.ApiCredentialLimitReached as exc:
+            # Another admin got there first: say so, and show the list as it is now.
+            if wants_fragment(request):
+                return TemplateResponse(
+                    request,
+                    ADD_MODAL + "#add-with-list",
+                    {**list_context(request, organization), "refusal": str(exc), "in_dialog": True},
+                )
             return _add_response(request, {"refusal": str(exc)})
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -149,7 +156,7 @@ def api_credential_add_done(request: HtmxHttpRequest) -> HttpResponse:
             if wants_fragment(request):
                 response = TemplateResponse(
                     request,
-                    "credentials/apicredential_add_modal.html#add-created",
+                    ADD_MODAL + "#add-with-list",
                     {**list_context(request, organization), **shown, "in_dialog": True},
                 )
             else:

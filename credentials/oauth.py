@@ -16,6 +16,7 @@ Views of the REST API authenticate with `authenticate_bearer()` or `@bearer_requ
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import math
@@ -123,11 +124,11 @@ class PorticoRequestValidator(RequestValidator):
                 "or client_id and client_secret in the form body.",
                 request=request,
             )
-        credential = (
-            ApiCredential.objects.select_related("role", "organization").filter(client_id=auth.client_id).first()
-            if len(auth.client_id) <= 64
-            else None
-        )
+        credential = None
+        if len(auth.client_id) <= 64:
+            # Only the credential's own row: its scopes and lifetime are on it, no join needed.
+            with contextlib.suppress(ApiCredential.DoesNotExist):
+                credential = ApiCredential.objects.get(client_id=auth.client_id)
         digest = credential.secret_digest if credential is not None else _UNKNOWN_CLIENT_DIGEST
         # Always hash and compare, so an unknown client ID answers as slowly as a wrong secret.
         if not crypto.verify_secret(auth.client_secret, digest) or credential is None or not credential.confidential:
@@ -340,10 +341,11 @@ def authenticate_bearer(request: HttpRequest) -> tuple[ApiCredential, AccessToke
         prefix = crypto.secret_prefix(value, TOKEN_KIND)
     except crypto.MalformedSecret:
         return None
-    token = (
-        AccessToken.objects.select_related("credential__role", "credential__organization").filter(prefix=prefix).first()
-    )
-    if token is None or not crypto.verify_secret(value, token.digest):
+    try:
+        token = AccessToken.objects.select_related("credential__role", "credential__organization").get(prefix=prefix)
+    except AccessToken.DoesNotExist:
+        return None
+    if not crypto.verify_secret(value, token.digest):
         return None
     credential = token.credential
     if token.is_expired() or token.secret_version != credential.secret_version:

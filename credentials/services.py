@@ -8,7 +8,7 @@ from secrets import token_urlsafe
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -1220,6 +1220,11 @@ def access_token_store(
     credential's last use (at most one write a minute per credential)."""
     now = timezone.now()
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A token lost in a crash right after its answer costs the client one more token
+            # request; not waiting for the WAL flush makes issuing several times faster.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         token = AccessToken.objects.create(
             credential=credential,
             prefix=prefix,

@@ -74,3 +74,38 @@ def purge_expired_access_tokens() -> int:
     from credentials import services
 
     return services.access_token_purge_expired()
+
+
+@shared_task
+def send_expiry_reminders() -> int:
+    """Beat: one reminder email per key or connection and threshold reached, exactly once."""
+    from credentials import reminders
+
+    return reminders.send_due_reminders()
+
+
+@shared_task
+def expire_keys() -> int:
+    """Beat: active keys past their expiry become expired (audited, withdrawn, emailed once)."""
+    from credentials import reminders
+
+    return reminders.expire_due_keys()
+
+
+@shared_task
+def check_connections() -> int:
+    """Beat: queue a token fetch for every approved connection."""
+    from credentials import reminders
+
+    ids = reminders.approved_connection_ids()
+    for pk in ids:
+        check_connection.delay(pk)
+    return len(ids)
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def check_connection(connection_request_id: int) -> None:
+    """Fetch a token with one connection's stored credentials; flag it when that fails."""
+    from credentials import reminders
+
+    reminders.check_connection(connection_request_id)

@@ -65,8 +65,12 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
 
 
-def deliver(email_id: int) -> bool:
-    """Send one outbox email if it is due; True when the SMTP server accepted it.
+SENT, REFUSED, SKIPPED = "sent", "refused", "skipped"
+
+
+def deliver(email_id: int) -> str:
+    """Send one outbox email if it is due: SENT once the SMTP server accepted it, REFUSED when it
+    did not (retry due at next_attempt_at), SKIPPED when not due, already sent or claimed.
 
     The row is claimed by compare-and-set, so two workers never send the same email at once.
     """
@@ -75,7 +79,7 @@ def deliver(email_id: int) -> bool:
         pk=email_id, state=OutboundEmail.State.PENDING, next_attempt_at__lte=now
     ).update(next_attempt_at=now + SEND_LEASE)
     if not claimed:
-        return False
+        return SKIPPED
     email = OutboundEmail.objects.get(pk=email_id)
     message = EmailMultiAlternatives(subject=email.subject, body=email.body_text, to=email.to)
     message.attach_alternative(email.body_html, "text/html")
@@ -91,11 +95,11 @@ def deliver(email_id: int) -> bool:
             last_error=f"{type(exc).__name__}: {exc}"[:500],
         )
         logger.warning("Email %s not delivered (attempt %s): %s", email.pk, attempts, type(exc).__name__)
-        return False
+        return REFUSED
     OutboundEmail.objects.filter(pk=email.pk).update(
         state=OutboundEmail.State.SENT, attempts=email.attempts + 1, sent_at=timezone.now(), last_error=""
     )
-    return True
+    return SENT
 
 
 def due_email_ids(limit: int = 500) -> list[int]:

@@ -205,7 +205,31 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 # One entry a job; later issues add the reminder and expiry sweeps.
+# Reminder thresholds in days before expiry (one email at each), and an optional team address that
+# gets every connection-credential reminder, so they never depend on one person.
+PORTICO_REMINDER_DAYS = env.list("PORTICO_REMINDER_DAYS", cast=int, default=[30, 7, 1])
+PORTICO_REMINDER_TEAM_EMAIL = env.str("PORTICO_REMINDER_TEAM_EMAIL", default="")
 CELERY_BEAT_SCHEDULE: dict = {
+    # Hourly at :05: renewal reminders for keys and connection credentials at each threshold.
+    "send-expiry-reminders": {
+        "task": "credentials.tasks.send_expiry_reminders",
+        "schedule": crontab(minute=5),
+    },
+    # Every 10 minutes: active keys past their expiry become expired and are withdrawn.
+    "expire-keys": {
+        "task": "credentials.tasks.expire_keys",
+        "schedule": crontab(minute="*/10"),
+    },
+    # Hourly at :35: a token fetch with each approved connection's credentials.
+    "check-connections": {
+        "task": "credentials.tasks.check_connections",
+        "schedule": crontab(minute=35),
+    },
+    # Every minute: deliver outbox emails whose retry is due (SMTP was down, or a retry was lost).
+    "deliver-due-emails": {
+        "task": "portal.tasks.deliver_due_emails",
+        "schedule": crontab(minute="*"),
+    },
     # Every minute: send the key deployments whose retry is due (also those whose countdown
     # retry the broker lost, or whose worker died mid-send).
     "retry-pending-deployments": {

@@ -21,7 +21,7 @@ def deliver_email(email_id: int) -> None:
     from portal import emails
     from portal.models import OutboundEmail
 
-    if emails.deliver(email_id):
+    if emails.deliver(email_id) != emails.REFUSED:
         return
     email = OutboundEmail.objects.filter(pk=email_id, state=OutboundEmail.State.PENDING).first()
     if email is not None and email.next_attempt_at is not None:

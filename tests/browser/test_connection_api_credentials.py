@@ -203,6 +203,9 @@ def test_a_second_admin_who_finishes_last_is_refused_at_done(new_page, live_serv
     slow.get_by_role("button", name="Done").click()
 
     expect(slow.get_by_role("alert")).to_contain_text(API_CREDENTIAL_LIMIT_MESSAGE)
+    # Behind the dialog, the list shows what the other admin added.
+    expect(second.get_by_text("3 of 3 in use")).to_be_visible()
+    expect(body_rows(second)).to_have_count(3)
     snapshot(second, "refused-at-done")
     assert ApiCredential.objects.count() == 3
 

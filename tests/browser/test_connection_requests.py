@@ -111,7 +111,8 @@ def body_rows(table: Locator) -> Locator:
 
 
 def message(page: Page) -> Locator:
-    return page.locator("#messages").get_by_role("status")
+    """The message at the top of the page that says how an action went."""
+    return page.get_by_role("status")
 
 
 def open_connectivity(page: Page) -> None:
@@ -129,7 +130,7 @@ def open_edit_dialog(page: Page, alias: str) -> Locator:
     return dialog
 
 
-def expect_modal(page: Page, dialog: Locator) -> None:
+def expect_modal(dialog: Locator) -> None:
     expect(dialog).to_be_visible()
     assert dialog.evaluate("element => element.matches(':modal')"), "the dialog is modal"
 
@@ -143,7 +144,8 @@ def open_admin_center_section(page: Page, section: str) -> None:
 
 
 # --- S1: the tenant admin's connection requests ---------------------------------------------------
-def test_connectivity_lists_the_requests_with_their_state(page, live_server, demo_requests, snapshot):
+@pytest.mark.usefixtures("demo_requests")
+def test_connectivity_lists_the_requests_with_their_state(page, live_server):
     login(page, live_server, "tenant-admin")
 
     open_connectivity(page)
@@ -163,12 +165,10 @@ def test_tenant_admin_edits_the_credentials_of_a_submitted_request_in_place(
     url = page.url
 
     dialog = open_edit_dialog(page, "acme-dev")
-    expect_modal(page, dialog)
+    expect_modal(dialog)
     expect(credentials_box(dialog)).to_be_focused()
     snapshot(page, "dialog-open")
-    credentials_box(dialog).fill(
-        client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET)
-    )
+    credentials_box(dialog).fill(client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET))
     dialog.get_by_role("button", name="Save").click()
 
     expect(message(page)).to_have_text(EDIT_SUCCESS)
@@ -185,6 +185,26 @@ def test_tenant_admin_edits_the_credentials_of_a_submitted_request_in_place(
     page.reload()
     expect(row(page, "acme-dev")).to_contain_text(f"Client ID {NEW_CLIENT_ID}")
     assert NEW_SECRET not in page.content()
+
+
+def test_escape_closes_the_dialog_and_changes_nothing(page, live_server, demo_requests):
+    request = demo_requests["acme-dev"]
+    before = stored_credentials(request)
+    login(page, live_server, "tenant-admin")
+    open_connectivity(page)
+    url = page.url
+
+    dialog = open_edit_dialog(page, "acme-dev")
+    credentials_box(dialog).fill(client_secret_json("https://auth.example.com/oauth/token", secret=NEW_SECRET))
+    page.keyboard.press("Escape")
+
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert page.url == url
+    expect(row(page, "acme-dev")).to_contain_text(f"Client ID {DEMO_DEV_CLIENT_ID}")
+    assert stored_credentials(request) == before
+
+    open_edit_dialog(page, "acme-dev").get_by_role("button", name="Close").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
 
 
 BAD_PASTES = [
@@ -233,7 +253,7 @@ def test_a_bad_paste_in_the_dialog_names_the_field_and_changes_nothing(
     dialog.get_by_role("button", name="Save").click()
 
     expect(dialog.get_by_role("alert")).to_contain_text(error)
-    expect_modal(page, dialog)
+    expect_modal(dialog)
     expect(credentials_box(dialog)).to_have_attribute("aria-invalid", "true")
     assert NEW_SECRET not in page.content()
     snapshot(page, "dialog-error")
@@ -280,7 +300,7 @@ def test_a_failed_connection_test_offers_to_save_without_testing(
     assert request.health == ConnectionRequest.Health.UNTESTED
 
 
-def test_an_approved_request_cannot_be_edited(page, live_server, demo_requests, snapshot):
+def test_an_approved_request_cannot_be_edited(page, live_server, demo_requests):
     login(page, live_server, "tenant-admin")
     open_connectivity(page)
 
@@ -292,7 +312,8 @@ def test_an_approved_request_cannot_be_edited(page, live_server, demo_requests, 
     expect(page.get_by_role("dialog")).to_have_count(0)
 
 
-def test_a_consumer_is_refused_the_connectivity_page(page, live_server, demo_requests):
+@pytest.mark.usefixtures("demo_requests")
+def test_a_consumer_is_refused_the_connectivity_page(page, live_server):
     login(page, live_server, "consumer")
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Manage")).to_have_count(0)
 
@@ -303,9 +324,8 @@ def test_a_consumer_is_refused_the_connectivity_page(page, live_server, demo_req
     expect(page.get_by_text("acme-dev")).to_have_count(0)
 
 
-def test_tenant_admin_registers_an_api_portal_and_submits_a_connection_request(
-    page, live_server, demo_requests, token_endpoint, snapshot
-):
+@pytest.mark.usefixtures("demo_requests")
+def test_tenant_admin_registers_an_api_portal_and_submits_a_connection_request(page, live_server, token_endpoint):
     login(page, live_server, "tenant-admin")
     open_connectivity(page)
 
@@ -317,9 +337,7 @@ def test_tenant_admin_registers_an_api_portal_and_submits_a_connection_request(
 
     new_request = page.get_by_role("region", name="New connection request")
     new_request.get_by_label("API portal", exact=True).select_option(label="acme-test")
-    credentials_box(new_request).fill(
-        client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET)
-    )
+    credentials_box(new_request).fill(client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET))
     new_request.get_by_role("button", name="Submit").click()
 
     expect(message(page)).to_contain_text("Your connection request for acme-test is submitted.")
@@ -332,7 +350,7 @@ def test_tenant_admin_registers_an_api_portal_and_submits_a_connection_request(
     assert request.health == ConnectionRequest.Health.HEALTHY
 
 
-def test_submitting_a_bad_paste_names_the_field_and_submits_nothing(page, live_server, demo_requests, snapshot):
+def test_submitting_a_bad_paste_names_the_field_and_submits_nothing(page, live_server, demo_requests):
     Tenant.objects.create(
         organization=demo_requests["acme-dev"].tenant.organization,
         alias="acme-test",
@@ -349,6 +367,8 @@ def test_submitting_a_bad_paste_names_the_field_and_submits_nothing(page, live_s
 
     new_request = page.get_by_role("region", name="New connection request")
     expect(new_request.get_by_role("alert")).to_contain_text('The "tokenUrl" field is missing.')
+    expect(new_request.get_by_role("alert")).to_contain_text('The "clientSecret" field is missing.')
+    expect(credentials_box(new_request)).to_be_focused()  # the page takes the user to the error
     expect(new_request.get_by_label("API portal", exact=True)).to_have_value(
         str(Tenant.objects.get(alias="acme-test").pk)
     )
@@ -480,16 +500,14 @@ def test_hub_admin_reestablishes_a_connection_with_certificate_credentials(
 
 
 def test_hub_admin_reestablishes_a_connection_with_client_secret_credentials(
-    page, live_server, demo_requests, token_endpoint, snapshot
+    page, live_server, demo_requests, token_endpoint
 ):
     request = demo_requests["acme-prod"]
     login(page, live_server, "hub-admin")
     open_admin_center_section(page, "Approved Requests")
     row(page, "acme-prod").get_by_role("link", name="Re-establish Connection").click()
 
-    credentials_box(page).fill(
-        client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET)
-    )
+    credentials_box(page).fill(client_secret_json(token_endpoint, client_id=NEW_CLIENT_ID, secret=NEW_SECRET))
     page.get_by_role("button", name="Submit").click()
 
     expect(message(page)).to_have_text(REESTABLISH_SUCCESS)
@@ -545,6 +563,7 @@ def test_approved_requests_search_filters_the_rows_in_place(page, live_server, s
 
     expect(body_rows(table)).to_have_count(1)
     expect(row(page, "acme-staging")).to_be_visible()
+    snapshot(page, "filtered")
     expect(page.get_by_text("1 approved connection", exact=True)).to_be_visible()
     assert page.evaluate("window.notReloaded === true"), "the rows were filtered in place"
     expect(page).to_have_url(re.compile(r"[?&]q=staging"))
@@ -557,7 +576,7 @@ def test_approved_requests_search_filters_the_rows_in_place(page, live_server, s
 
 
 @pytest.mark.usefixtures("more_approved")
-def test_approved_requests_sort_by_credentials_expiry(page, live_server, snapshot):
+def test_approved_requests_sort_by_credentials_expiry(page, live_server):
     login(page, live_server, "hub-admin")
     open_admin_center_section(page, "Approved Requests")
     table = page.get_by_role("table", name="Approved Requests")
@@ -583,7 +602,8 @@ def scroll_to(locator: Locator) -> None:
     locator.evaluate("element => element.scrollIntoView({block: 'center'})")
 
 
-def test_connectivity_and_the_dialog_fit_a_phone(phone_page, live_server, demo_requests, snapshot):
+@pytest.mark.usefixtures("demo_requests")
+def test_connectivity_and_the_dialog_fit_a_phone(phone_page, live_server, snapshot):
     page = phone_page
     login(page, live_server, "tenant-admin")
     page.goto("/manage/connectivity/")
@@ -616,6 +636,9 @@ def test_approved_requests_fit_a_phone(phone_page, live_server, snapshot):
     expect(reestablish).to_be_in_viewport(ratio=1)
     expect(row(page, "acme-prod")).to_contain_text("24 days left")
     assert fits_the_screen(page), "the page scrolls sideways on a phone"
+    pending_tab = page.get_by_role("tab", name="Pending Requests").bounding_box()
+    approved_tab = page.get_by_role("tab", name="Approved Requests").bounding_box()
+    assert pending_tab and approved_tab and pending_tab["y"] == approved_tab["y"], "the two tabs share one line"
     snapshot(page, "approved")
 
     page.get_by_label("Sort by").select_option(label="Credentials expire, soonest first")

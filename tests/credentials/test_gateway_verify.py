@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from credentials import crypto, gateway, services
+from credentials import crypto, gateway, services, tasks
 from credentials.models import Api, ApiKey, RuntimeTarget
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -565,6 +565,8 @@ def test_the_cache_drops_stale_entries_when_full_and_everything_if_all_are_fresh
 def test_a_dropped_database_connection_is_reopened_once_instead_of_a_health_check_per_request(
     client, monkeypatch, organization, consumer
 ):
+    # This test commits: keep the deployment to the (made-up) target from being sent.
+    monkeypatch.setattr(tasks.deploy_access_key, "delay_on_commit", lambda *args, **kwargs: None)
     mediator = make_gateway("mediator")
     api = Api.objects.create(name="Weather", slug="weather", provider=organization, runtime_target=mediator.target)
     _key, secret = services.api_key_issue(api=api, consumer=consumer)
