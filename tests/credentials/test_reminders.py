@@ -156,10 +156,12 @@ def test_connection_reminders_go_to_hub_admins_tenant_admins_and_the_team(
 def test_an_expired_key_becomes_expired_once_and_its_consumer_is_told_once(
     key, mailoutbox, django_capture_on_commit_callbacks
 ):
-    with time_machine.travel(key.expires_at + timedelta(minutes=1), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert reminders.expire_due_keys() == 1
-            assert reminders.expire_due_keys() == 0
+    with (
+        time_machine.travel(key.expires_at + timedelta(minutes=1), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert reminders.expire_due_keys() == 1
+        assert reminders.expire_due_keys() == 0
     key.refresh_from_db()
     assert key.status == ApiKey.Status.EXPIRED
     assert AuditEvent.objects.filter(action="api_key.expire", target_id=str(key.pk)).count() == 1
