@@ -222,7 +222,7 @@ def api_key_renewal_request(*, api_key_id: int, consumer: User) -> tuple[ApiKey,
     A second click while one waits returns the waiting approval (no second request).
     """
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().select_related("api").get(pk=api_key_id, consumer=consumer)
+        key = ApiKey.objects.select_for_update(of=("self",)).select_related("api").get(pk=api_key_id, consumer=consumer)
         if key.renewal_pending_since is not None:
             waiting = ApprovalRequest.objects.filter(api_key=key, status=ApprovalRequest.Status.PENDING).first()
             if waiting is not None:

@@ -257,7 +257,11 @@ def check_connection(connection_request_id: int) -> ConnectionRequest.Health | N
     result = check_token(request.tenant_credentials())
     now = timezone.now()
     with transaction.atomic():
-        request = ConnectionRequest.objects.select_for_update().select_related("tenant").get(pk=connection_request_id)
+        request = (
+            ConnectionRequest.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=connection_request_id)
+        )
         was_failing = request.health == ConnectionRequest.Health.FAILING
         request.health = ConnectionRequest.Health.HEALTHY if result.ok else ConnectionRequest.Health.FAILING
         request.health_message = result.message[:500]

@@ -167,7 +167,11 @@ def connection_request_update_credentials(
 ) -> ConnectionRequest:
     """Replace the credentials of a request that is still submitted (S1; audited)."""
     with transaction.atomic():
-        request = ConnectionRequest.objects.select_for_update().select_related("tenant").get(pk=connection_request_id)
+        request = (
+            ConnectionRequest.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=connection_request_id)
+        )
         if request.status != ConnectionRequest.Status.SUBMITTED:
             raise ConnectionRequestError(
                 f"This connection request is {request.get_status_display().lower()}: "
@@ -197,7 +201,11 @@ def connection_request_reestablish(
     """Give an approved connection fresh credentials (S2; audited). The old ones stop being used
     and the validity restarts from the new credentials' generation."""
     with transaction.atomic():
-        request = ConnectionRequest.objects.select_for_update().select_related("tenant").get(pk=connection_request_id)
+        request = (
+            ConnectionRequest.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=connection_request_id)
+        )
         if request.status != ConnectionRequest.Status.APPROVED:
             raise ConnectionRequestError("Only an approved connection can be re-established.")
         _apply_credentials(request, credentials, generated_at, check, timezone.now())
@@ -216,7 +224,9 @@ def connection_request_reestablish(
 
 
 def _decide(connection_request_id: int, status: str, decided_by: User, reason: str) -> ConnectionRequest:
-    request = ConnectionRequest.objects.select_for_update().select_related("tenant").get(pk=connection_request_id)
+    request = (
+        ConnectionRequest.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=connection_request_id)
+    )
     if request.status == status:
         return request  # applied already: a repeated call changes nothing
     if not request.can_transition_to(status):
@@ -258,7 +268,11 @@ class ApiKeyError(Exception):
 
 
 def _lock_key(api_key_id: int) -> ApiKey:
-    return ApiKey.objects.select_for_update().select_related("api__runtime_target", "consumer").get(pk=api_key_id)
+    return (
+        ApiKey.objects.select_for_update(of=("self",))
+        .select_related("api__runtime_target", "consumer")
+        .get(pk=api_key_id)
+    )
 
 
 def _expiry_from(api: Api, start: datetime) -> datetime | None:
@@ -1221,8 +1235,8 @@ def access_token_store(
     now = timezone.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            # A token lost in a crash right after its answer costs the client one more token
-            # request; not waiting for the WAL flush makes issuing several times faster.
+            # A token lost in a crash right after its answer costs its client one more token
+            # request, so no token answer waits for a WAL flush to disk.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         token = AccessToken.objects.create(

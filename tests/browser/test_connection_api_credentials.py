@@ -104,6 +104,9 @@ def test_add_secret_shows_the_new_credentials_once_and_they_obtain_tokens(page, 
     expect(dialog.get_by_role("textbox", name="Client Secret")).to_be_visible()
     expect(dialog.get_by_text("Billing sync")).to_be_visible()
     snapshot(page, "step-2")
+    dialog.get_by_role("button", name="Back").click()
+    expect(dialog.get_by_label("Short Description")).to_have_value("Billing sync")
+    dialog.get_by_role("button", name="Next").click()
     dialog.get_by_role("button", name="Done").click()
 
     expect(dialog.get_by_text("Your new connection API credentials")).to_be_visible()

@@ -1,7 +1,8 @@
-"""Two organization admins add connection API credentials at the same moment, on PostgreSQL: the
-account still ends with at most three, and the one refused is told why."""
+"""Connection API credentials on PostgreSQL: two organization admins adding at the same moment
+still leave the account with at most three, and the one refused is told why; tokens work."""
 
 import threading
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -57,3 +58,19 @@ def test_six_admins_at_once_on_an_empty_account_make_exactly_three(organization)
 
     assert sorted(outcome.split(":")[0] for outcome in outcomes) == ["added"] * 3 + ["refused"] * 3
     assert ApiCredential.objects.filter(organization=organization).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_are_issued_and_checked_on_postgresql(organization, client):
+    """The token insert commits without waiting for the WAL flush (SET LOCAL), and works."""
+    credential, secret = make_api_credential(organization)
+
+    response = client.post(
+        "/oauth/token",
+        urlencode({"grant_type": "client_credentials", "client_id": credential.client_id, "client_secret": secret}),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    me = client.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
+    assert me.json()["api_credential"]["client_id"] == credential.client_id
