@@ -264,7 +264,7 @@ def token(request: HttpRequest) -> HttpResponse:
     )
     retry_after = limiter.retry_after(ip=ip, client_id=auth.client_id)
     if retry_after is not None:
-        log.warning("Token request refused: too many failures (address %s, client %s)", ip, auth.client_id)
+        log.warning("Token request refused: too many failures (address %s, client %r)", ip, auth.client_id)
         return _error_response(
             "temporarily_unavailable",
             f"Too many failed token requests from this address or for this client. Try again in {retry_after} s.",
@@ -299,7 +299,7 @@ def token(request: HttpRequest) -> HttpResponse:
         # Per client ID only when the client failed to authenticate: that is what guessing looks like.
         limiter.record_failure(ip=ip, client_id=auth.client_id if status == 401 else None)
         if status == 401:
-            log.warning("Token request from %s: client authentication failed (client %s)", ip, auth.client_id)
+            log.warning("Token request from %s: client authentication failed (client %r)", ip, auth.client_id)
     return response
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from credentials import selectors, services
+from credentials import dashboard, selectors, services
 from credentials.forms import (
     ApprovedRequestsFilterForm,
     ConnectionRequestSubmitForm,
@@ -279,3 +279,22 @@ def api_key_rotate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "nav_section": "preferences",
     }
     return TemplateResponse(request, "credentials/apikey_rotate.html", context)
+
+
+@require_GET
+@role_required(roles.HUB_ADMIN_PERMS)
+def admin_dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    """Admin Center: what expires in the next 90 days, by week, and the soonest of it."""
+    weeks = dashboard.expiry_weeks()
+    context = {
+        "chart": dashboard.expiry_chart(weeks),
+        "weeks": weeks,
+        "key_total": sum(w.keys for w in weeks),
+        "connection_total": sum(w.connections for w in weeks),
+        "soonest_keys": dashboard.soonest_keys(),
+        "soonest_connections": dashboard.soonest_connections(),
+        "pending_count": selectors.connection_request_pending_list().count(),
+        "admin_section": "dashboard",
+        "nav_section": "admin-center",
+    }
+    return TemplateResponse(request, "portal/admin_center.html", context)

@@ -2,7 +2,7 @@ from datetime import date
 
 from django.db.models import Q, QuerySet
 
-from portal.models import AuditEvent
+from portal.models import AuditEvent, OutboundEmail
 
 
 def audit_event_list(
@@ -36,3 +36,10 @@ def audit_event_list(
 
 def audit_action_choices() -> list[str]:
     return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+
+
+def outbound_email_list(*, state: str = "") -> QuerySet[OutboundEmail]:
+    emails = OutboundEmail.objects.defer("body_text", "body_html").order_by("-created_at", "-id")
+    if state in OutboundEmail.State.values:
+        emails = emails.filter(state=state)
+    return emails

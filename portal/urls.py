@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from credentials import gateway, oauth
+from credentials import views as credential_views
 from portal import views
 
 
@@ -21,7 +22,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("preferences/", views.user_preferences, name="user-preferences"),
-    path("admin-center/", views.admin_center, name="admin-center"),
+    # The dashboard shows what expires soon, which is the credentials app's to know.
+    path("admin-center/", credential_views.admin_dashboard, name="admin-center"),
+    path("admin-center/emails/", views.email_outbox, name="email-outbox"),
     path("admin-center/audit/", views.audit_log, name="audit-log"),
     path("manage/", views.manage, name="manage"),
     path("", include("credentials.urls")),

@@ -10,7 +10,8 @@ from portal import roles
 from portal.decorators import role_required
 from portal.forms import AuditFilterForm
 from portal.http import HtmxHttpRequest, wants_fragment
-from portal.selectors import audit_action_choices, audit_event_list
+from portal.models import OutboundEmail
+from portal.selectors import audit_action_choices, audit_event_list, outbound_email_list
 
 
 @require_GET
@@ -34,8 +35,26 @@ def manage(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @role_required(roles.HUB_ADMIN_PERMS)
-def admin_center(request: HtmxHttpRequest) -> HttpResponse:
-    return render(request, "portal/admin_center.html", {"admin_section": "dashboard", "nav_section": "admin-center"})
+@vary_on_headers("HX-Request")
+def email_outbox(request: HtmxHttpRequest) -> HttpResponse:
+    """Admin Center > Emails: the outbox, newest first, filterable by state."""
+    state = request.GET.get("state", "")
+    emails = outbound_email_list(state=state)
+    page = Paginator(emails, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "state": state,
+        "states": OutboundEmail.State.choices,
+        "query": query.urlencode(),
+        "admin_section": "emails",
+        "nav_section": "admin-center",
+    }
+    template = "portal/outboundemail_list.html"
+    if wants_fragment(request):
+        template += "#email-results"
+    return TemplateResponse(request, template, context)
 
 
 @require_GET
