@@ -84,6 +84,8 @@ def seed_api_keys(organization: Organization) -> list[str]:
             services.approval_decide(approval_request_id=approval.pk, approver=approver, verdict="approve")
         if expires_in is not None:
             # Demo only: keys close to expiry, so renewal and the reminders show something at once.
-            ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + timedelta(days=expires_in, hours=1))
+            ApiKey.objects.filter(pk=key.pk).update(
+                expires_at=timezone.now() + timedelta(days=expires_in, hours=1), updated_at=timezone.now()
+            )
         shown.append(f"  {name:<22} {secret.value}")
     return shown

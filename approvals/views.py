@@ -98,7 +98,8 @@ def _key_row_response(request: HtmxHttpRequest, api_key_id: int) -> HttpResponse
     if not wants_fragment(request):
         return redirect("credentials:my-api-keys")
     api_key = credential_selectors.api_key_of_consumer(consumer=request.user, pk=api_key_id)
-    response = TemplateResponse(request, "credentials/partials/apikey_row_updated.html", {"api_key": api_key})
+    context = {"api_key": api_key, "open_key_api_ids": credential_selectors.open_key_api_ids(consumer=request.user)}
+    response = TemplateResponse(request, "credentials/partials/apikey_row_updated.html", context)
     response["HX-Trigger"] = "api-key-changed"
     return response
 
@@ -225,7 +226,13 @@ def approval_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     approval = ApprovalRequest.objects.select_related("api_key__api", "api_key__consumer", "requested_by").get(
         pk=approval.pk
     )
-    context = {"approval": approval, "reject_form": reject_form if error else RejectForm(), "decided_now": True}
+    # The row as it now is. A refused decision (a rejection without a reason) leaves the request
+    # pending and undecided by this approver: the buttons stay, with the reason form open.
+    context = {
+        "approval": approval,
+        "reject_form": reject_form if error else RejectForm(),
+        "decided_now": approval.decisions.filter(approver=request.user).exists(),
+    }
     response = TemplateResponse(request, "approvals/partials/approval_decided.html", context)
     response["HX-Trigger"] = "approval-decided"
     return response

@@ -6,9 +6,10 @@ In one run, on one gunicorn with one settings module (bench.settings: Portico's 
 the comparison library), over loopback only:
 - bare:     a Django view that does nothing, behind the project's middleware stack (the limit);
 - verify:   POST /gateway/verify, as nginx's auth_request sends it, cycling through 10,000 keys;
-- failure:  the same with 10,000 well-formed keys Portico never issued (each needs a database read);
+- failure:  the same with 10,000 well-formed keys Portico never issued (each is read once per worker,
+            then remembered as absent; beyond 20 reads a second, answered from the snapshot);
 - library:  a DRF view protected by djangorestframework-api-key's HasAPIKey, its own 10,000 keys;
-- hot:      (for information) /gateway/verify with 50 keys, answered from the per-process cache.
+- hot:      (for information) /gateway/verify with 50 keys, answered from the per-process snapshot.
 It starts its own throwaway PostgreSQL (as scripts/test.sh does) and stops it, and gunicorn, at
 the end; load comes from wrk (Debian package `wrk`), or a small threaded Python client without it.
 """
@@ -615,9 +616,10 @@ def report(scenarios: list[Scenario], results: dict[str, list[Result]], args, po
     print(
         f"\nEach of the {KEYS:,} keys came back every {recurrence:.1f} s on average: "
         + (
-            "longer than the 1 s cache, so the verify rows are cache misses (one indexed read each)."
+            "longer than the 1 s per-prefix cache, so each is answered from the snapshot of usable keys "
+            "(synced once a second per worker), not from a cache of its own."
             if recurrence > 1
-            else "within the 1 s cache for some of them."
+            else "within the 1 s per-prefix cache for some of them."
         )
     )
 

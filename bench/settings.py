@@ -7,7 +7,11 @@ djangorestframework and djangorestframework-api-key are installed for the benchm
 from portal.settings import *  # noqa: F403
 from portal.settings import INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework", "rest_framework_api_key"]
+# Portico's own REST API may already list rest_framework.
+INSTALLED_APPS = [
+    *INSTALLED_APPS,
+    *(app for app in ("rest_framework", "rest_framework_api_key") if app not in INSTALLED_APPS),
+]
 ROOT_URLCONF = "bench.urls"
 # The library reads the key from a header, as Portico's endpoint does (not Authorization: Api-Key).
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"

@@ -15,22 +15,52 @@ The reason and the consumer are also sent as ``X-Portico-Reason`` / ``X-Portico-
 that nginx can log or forward them (``auth_request_set``) without reading the body.
 
 Cost of one answer: the key's shape and checksum are checked first (a malformed key, or an API that
-is not this gateway's, costs no database read); then at most one read by the unique index on
-``KeySecret.prefix`` that brings the key and its consumer along (two joins); the secret is compared
+is not this gateway's, costs no database read); then usually none (the snapshot below), and at
+most one read: the snapshot's sync (once a second per process), or a read by the unique index on
+``KeySecret.prefix`` that brings the key and its consumer along (two joins), never both, except
+that a process's first answer (and one per `FULL_RELOAD_SECONDS`) also loads the snapshot. The
+secret is compared
 as an HMAC-SHA256, not a password hash (keys are 190 random bits: a slow hash adds nothing but
 latency). The endpoint runs before
 every other middleware (GatewayVerifyMiddleware), so no session, user or message is looked at.
 
-Caches, in each process, at most `CACHE_SECONDS` (1 s) old:
-- each gateway's token digest and the slugs of its APIs (one query), so the common path reads
-  nothing for the target, and the key's read needs no join to the API (each join costs
-  PostgreSQL about as much as the lookup itself);
-- what the database said about a key's prefix (or that there is none). Only facts are cached, never
-  a verdict: the presented secret is compared against the cached digest, and expiry and a rotated
-  secret's grace end are judged against the clock on every request, so they take effect to the
-  second. A revocation (a database change) is seen by every worker within `CACHE_SECONDS`.
-  Keyed by prefix rather than by the presented value, so that someone sending many wrong secrets for
-  one prefix cannot grow the cache, and no secret (not even its digest) becomes a dictionary key.
+Caches, in each process:
+- each gateway's token digest and the slugs of its APIs (one query, at most `CACHE_SECONDS`, 1 s,
+  old), so the common path reads nothing for the target, and the key's read needs no join to the
+  API (each join costs PostgreSQL about as much as the lookup itself);
+- a snapshot of every usable key secret's facts (`_Snapshot`: prefix -> digest, key, status,
+  expiry, grace end, API, consumer), loaded once and then kept fresh by an incremental sync at most
+  `CACHE_SECONDS` apart: one query by the index on ``ApiKey.updated_at`` for the keys changed since
+  the previous sync (minus `SYNC_OVERLAP_SECONDS`, for transactions that committed late and clocks
+  that differ a little between hosts). Every write path that changes what an answer depends on
+  bumps ``ApiKey.updated_at`` (a key's secrets change only together with their key). A snapshot
+  whose last sync started `CACHE_SECONDS` ago or more is never answered from: the request that
+  finds it so runs the sync (and, in the same query, reads its own prefix if the snapshot lacks
+  it), so a revocation is seen by every worker within `CACHE_SECONDS` of its commit, while most
+  answers read nothing. Only facts are kept, never a verdict: the presented secret is compared
+  against the digest, and expiry and a rotated secret's grace end are judged against the clock on
+  every request, so they take effect to the second. A full reload every `FULL_RELOAD_SECONDS`
+  (and when the clock goes backwards) is a backstop for what a sync cannot see: deleted rows (no
+  code path deletes keys or secrets) and a consumer's new username. Bounded: above
+  `SNAPSHOT_MAX_KEYS` usable secrets the snapshot is dropped and the per-prefix cache below does
+  all the work, as before it existed;
+- what the database said about a prefix the snapshot does not hold (a key issued since the last
+  sync, a revoked or rejected key, an old rotated secret), at most `CACHE_SECONDS` old. Keyed by
+  prefix rather than by the presented value, so that someone sending many wrong secrets for one
+  prefix cannot grow the cache, and no secret (not even its digest) becomes a dictionary key;
+- prefixes the database has no secret for, for `ABSENT_SECONDS` (at most `MAX_ABSENT` of them):
+  a prefix is 8 random base62 characters chosen by Portico, so one that was presented before it
+  was issued is all but impossible, and if it happened the new key would be refused as unknown
+  for that long, never accepted wrongly.
+
+Made-up keys: a prefix that is in none of the above costs its own read, at most
+`MISS_READS_PER_SECOND` a second per process. Beyond that (a flood of made-up or old keys) such a
+prefix is answered from the snapshot, synced again (one query) when its last sync is
+`MISS_SYNC_SECONDS` (50 ms) old: so the failure path costs about what the success path does, and
+during a flood only, a key issued in the last 50 ms may be refused as unknown once, and a revoked
+or rotated-out key is answered "unknown" instead of "revoked" or "rotated-out". Never a wrong pass.
+
+Memory: about 0.4-0.5 KB per usable secret in each process (about 45 MB at the 100,000 limit).
 
 Last use: recorded in a per-process buffer and written by one UPDATE per `LAST_USED_FLUSH_SECONDS`
 at most (and at exit), never one write per request. So ``ApiKey.last_used_at`` is accurate to that
@@ -76,6 +106,19 @@ LAST_USED_FLUSH_SECONDS = float(getattr(settings, "PORTICO_GATEWAY_LAST_USED_FLU
 MAX_CACHED = 20_000
 # Keep each UPDATE's list of ids well below every backend's limit on query parameters.
 FLUSH_CHUNK = 5_000
+# The snapshot: at most this many usable key secrets per process (about 0.5 KB each); above it,
+# only the per-prefix cache. 0 turns the snapshot off.
+SNAPSHOT_MAX_KEYS = int(getattr(settings, "PORTICO_GATEWAY_SNAPSHOT_MAX_KEYS", 100_000))
+# Each sync also reads keys changed this long before the previous sync started: a write's
+# updated_at is taken before its transaction commits, on the writer's clock.
+SYNC_OVERLAP_SECONDS = float(getattr(settings, "PORTICO_GATEWAY_SYNC_OVERLAP_SECONDS", 10.0))
+FULL_RELOAD_SECONDS = float(getattr(settings, "PORTICO_GATEWAY_FULL_RELOAD_SECONDS", 300.0))
+ABSENT_SECONDS = float(getattr(settings, "PORTICO_GATEWAY_ABSENT_SECONDS", 300.0))
+MAX_ABSENT = 20_000
+# Reads of prefixes a fresh snapshot lacks, per second and process; beyond them (a flood of made-up
+# keys) such prefixes are answered by a sync at most every MISS_SYNC_SECONDS (see lookup_missing).
+MISS_READS_PER_SECOND = int(getattr(settings, "PORTICO_GATEWAY_MISS_READS_PER_SECOND", 20))
+MISS_SYNC_SECONDS = min(float(getattr(settings, "PORTICO_GATEWAY_MISS_SYNC_SECONDS", 0.05)), CACHE_SECONDS)
 
 
 class Reason(StrEnum):
@@ -203,8 +246,200 @@ class _Cache:
         self._entries = {}
 
 
+_SNAPSHOT_FIELDS = ("prefix", *_FACT_FIELDS)
+
+
+def _usable(facts: SecretFacts, now: datetime) -> bool:
+    """Whether the snapshot keeps a secret: its key may pass now or later, and so may the secret.
+
+    A revoked or rejected key never passes again, nor does a rotated secret after its grace; their
+    prefixes are answered by the per-prefix read, as are keys issued since the last sync.
+    """
+    return facts.status in ApiKey.OPEN_STATUSES and (facts.valid_until is None or facts.valid_until > now)
+
+
+def _fetch_rows(queryset: Any) -> list[tuple]:
+    return list(queryset)
+
+
+class _Snapshot:
+    """Facts of every usable key secret of the database, by prefix, at most CACHE_SECONDS old.
+
+    One thread syncs at a time; another that finds the snapshot stale meanwhile does not wait, it
+    takes the per-prefix path (so no answer ever uses a snapshot older than CACHE_SECONDS).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self._entries: dict[str, SecretFacts] | None = None
+        self._synced_at = 0.0  # when the last sync's query started (_clock())
+        self._loaded_at = 0.0  # when the last full load's query started
+        self._disabled_until = 0.0  # too many keys: retried after FULL_RELOAD_SECONDS
+        self.loads = self.syncs = self.miss_syncs = 0  # for tests and curiosity
+
+    def __len__(self) -> int:
+        return len(self._entries or ())
+
+    def lookup(self, prefix: str, clock: float) -> tuple[bool, SecretFacts | None]:
+        """(True, facts or None: no such secret) when answered; (False, None): use the per-prefix path."""
+        entries = self._entries
+        if entries is not None and _fresh(self._synced_at, clock):
+            facts = entries.get(prefix)
+            return facts is not None, facts
+        if SNAPSHOT_MAX_KEYS <= 0 or (entries is None and self._disabled_until >= clock):
+            return False, None
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            return self._refresh(prefix, clock)
+        finally:
+            self._lock.release()
+
+    def lookup_missing(self, prefix: str, clock: float) -> tuple[bool, SecretFacts | None]:
+        """A prefix a fresh snapshot lacks, when per-prefix reads are over their budget (a flood of
+        made-up keys): answered by a sync (which reads this prefix too) if the last one started
+        MISS_SYNC_SECONDS ago or more, else from the snapshot: no such usable secret. So, during a
+        flood only, a key issued in the last MISS_SYNC_SECONDS may be refused as unknown once, and
+        a revoked key is answered "unknown" rather than "revoked". (False, None): no snapshot."""
+        entries = self._entries
+        if entries is None or not _fresh(self._synced_at, clock):
+            return False, None
+        if 0 <= clock - self._synced_at < MISS_SYNC_SECONDS or not self._lock.acquire(blocking=False):
+            return True, entries.get(prefix)
+        try:
+            self.miss_syncs += 1
+            return self._sync(entries, prefix, clock)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, prefix: str, clock: float) -> tuple[bool, SecretFacts | None]:
+        entries = self._entries
+        if (
+            entries is None
+            or not 0 <= clock - self._synced_at < FULL_RELOAD_SECONDS
+            or not (0 <= clock - self._loaded_at < FULL_RELOAD_SECONDS)
+        ):
+            if not self._load(clock):
+                return False, None
+            facts = self._entries.get(prefix)  # type: ignore[union-attr]
+            return facts is not None, facts
+        return self._sync(entries, prefix, clock)
+
+    def _load(self, clock: float) -> bool:
+        # One query, all usable secrets (a sequential scan: once per process per FULL_RELOAD_SECONDS).
+        now = datetime.fromtimestamp(clock, UTC)
+        query = (
+            KeySecret.objects.filter(api_key__status__in=ApiKey.OPEN_STATUSES)
+            .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+            .order_by()
+            .values_list(*_SNAPSHOT_FIELDS)[: SNAPSHOT_MAX_KEYS + 1]
+        )
+        rows = _read(lambda: _fetch_rows(query))
+        if len(rows) > SNAPSHOT_MAX_KEYS:
+            self._disable(clock, len(rows))
+            return False
+        names: dict[str, str] = {}  # one string per consumer, not one per key
+        entries = {}
+        for row in rows:
+            facts = SecretFacts(*row[1:])
+            entries[row[0]] = facts._replace(consumer=names.setdefault(facts.consumer, facts.consumer))
+        self._entries = entries
+        self._synced_at = self._loaded_at = clock
+        self.loads += 1
+        return True
+
+    def _sync(self, entries: dict[str, SecretFacts], prefix: str, clock: float) -> tuple[bool, SecretFacts | None]:
+        # One query: the secrets of the keys changed since the previous sync (the index on
+        # ApiKey.updated_at, then KeySecret's index on api_key_id), and, when the snapshot lacks
+        # it, the presented prefix's row (the unique index on prefix): UNION ALL, one round trip.
+        since = datetime.fromtimestamp(self._synced_at - SYNC_OVERLAP_SECONDS, UTC)
+        now = datetime.fromtimestamp(clock, UTC)
+        query = KeySecret.objects.filter(api_key__updated_at__gte=since).order_by().values_list(*_SNAPSHOT_FIELDS)
+        wanted = prefix not in entries
+        if wanted:
+            own = KeySecret.objects.filter(prefix=prefix).order_by().values_list(*_SNAPSHOT_FIELDS)
+            query = query.union(own, all=True)
+        rows = _read(lambda: _fetch_rows(query))
+        found = None
+        for row in rows:
+            facts = SecretFacts(*row[1:])
+            if _usable(facts, now):
+                entries[row[0]] = facts
+            else:
+                entries.pop(row[0], None)
+            if row[0] == prefix:
+                found = facts
+        if len(entries) > SNAPSHOT_MAX_KEYS:
+            self._disable(clock, len(entries))
+        else:
+            self._synced_at = clock
+        self.syncs += 1
+        if found is not None:
+            # Changed since the last sync, or read for this request: a key issued since the last
+            # load, or one the snapshot does not keep (revoked...), whose next asks read it again.
+            _secrets.put(prefix, found, clock)
+            return True, found
+        if wanted:
+            _absent.add(prefix, clock)
+            return True, None  # read just now: there is no such secret
+        return True, entries.get(prefix)
+
+    def _disable(self, clock: float, count: int) -> None:
+        logger.warning(
+            "More than %d usable API key secrets (%d): the gateway answers from per-prefix reads instead of a snapshot",
+            SNAPSHOT_MAX_KEYS,
+            count,
+        )
+        self._entries = None
+        self._disabled_until = clock + FULL_RELOAD_SECONDS
+
+
+class _Budget:
+    """At most `per_second` takes per second (a fixed window), for the reads of unknown prefixes."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self.clear()
+
+    def take(self, clock: float) -> bool:
+        if not 0 <= clock - self._window < 1.0:
+            self._window, self._used = clock, 0
+        if self._used >= self.per_second:
+            return False
+        self._used += 1
+        return True
+
+    def clear(self) -> None:
+        self._window, self._used = 0.0, 0
+
+
+class _Absent:
+    """Prefixes the database has no secret for, remembered for ABSENT_SECONDS (see the docstring)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+
+    def __contains__(self, prefix: str) -> bool:
+        seen = self._seen.get(prefix)
+        return seen is not None and 0 <= _clock() - seen < ABSENT_SECONDS
+
+    def add(self, prefix: str, clock: float) -> None:
+        if len(self._seen) >= MAX_ABSENT:
+            self._seen = {}  # someone sends many made-up prefixes: start over, reads bound the cost
+        self._seen[prefix] = clock
+
+    def clear(self) -> None:
+        self._seen = {}
+
+
 _secrets = _Cache()  # key prefix -> SecretFacts | None
 _targets = _Cache()  # gateway token prefix -> Target | None
+_snapshot = _Snapshot()
+_absent = _Absent()
+_miss_reads = _Budget(MISS_READS_PER_SECOND)
 
 
 # --- Last use, buffered ------------------------------------------------------------------------
@@ -267,6 +502,9 @@ def reset_state() -> None:
     """Forget every cache and the unwritten last uses (for tests)."""
     _secrets.clear()
     _targets.clear()
+    _snapshot.clear()
+    _absent.clear()
+    _miss_reads.clear()
     last_used.clear()
 
 
@@ -351,8 +589,9 @@ def _judge(facts: SecretFacts, api_id: int, now: datetime) -> Verdict:
 def verify_key(*, value: str, api_slug: str, target: Target) -> Verdict:
     """Whether `value` is a valid key of the API `api_slug`, one of the APIs `target` enforces.
 
-    At most one database read (none for a malformed key, an API that is not the target's or a
-    cached prefix); records the last use of a valid key in the buffer.
+    At most one database read (none for a malformed key, an API that is not the target's, a prefix
+    in a fresh snapshot or a cached prefix; a process's first answer, and one per
+    FULL_RELOAD_SECONDS, also loads the snapshot); records the last use of a valid key in the buffer.
     """
     value = value.strip()
     try:
@@ -363,10 +602,17 @@ def verify_key(*, value: str, api_slug: str, target: Target) -> Verdict:
     if api_id is None:
         return Verdict(Reason.UNKNOWN)  # not an API of this gateway: none of its keys are valid here
     clock = _clock()
-    hit, facts = _secrets.get(prefix, clock)
+    hit, facts = _snapshot.lookup(prefix, clock)
     if not hit:
-        facts = _read_secret(prefix)
-        _secrets.put(prefix, facts, clock)
+        hit, facts = _secrets.get(prefix, clock)
+    if not hit and prefix not in _absent:
+        if not _miss_reads.take(clock):
+            hit, facts = _snapshot.lookup_missing(prefix, clock)
+        if not hit:
+            facts = _read_secret(prefix)
+            _secrets.put(prefix, facts, clock)
+            if facts is None:
+                _absent.add(prefix, clock)
     if facts is None or not crypto.verify_secret(value, facts.digest):
         return Verdict(Reason.UNKNOWN)
     now = timezone.now()

@@ -292,6 +292,9 @@ class ApiKey(models.Model):
         indexes = [
             # My API Keys: a consumer's keys.
             models.Index(fields=["consumer", "status"], name="api_key_consumer_status"),
+            # /gateway/verify's snapshot sync: the keys changed since its last sync. Every write that
+            # changes what verify answers bumps updated_at (QuerySet.update() paths set it by hand).
+            models.Index(fields=["updated_at"], name="api_key_updated_at"),
         ]
 
     def __str__(self) -> str:

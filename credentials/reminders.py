@@ -69,13 +69,18 @@ def _not_reminded(queryset: QuerySet, subject_type: str, threshold: int) -> Quer
     return queryset.filter(~Exists(reminded))
 
 
+def keys_due_in_window(threshold: int, after: datetime, until: datetime) -> QuerySet:
+    """(pk, expires_at) of active keys expiring in (after, until] not yet reminded at `threshold`."""
+    keys = ApiKey.objects.filter(status=ApiKey.Status.ACTIVE, expires_at__gt=after, expires_at__lte=until)
+    keys = _not_reminded(keys, ExpiryReminder.Subject.API_KEY, threshold)
+    return keys.order_by("expires_at", "pk").values_list("pk", "expires_at")
+
+
 def due_key_reminders(now: datetime | None = None) -> Iterator[Due]:
     """Active, expiring keys that reached a threshold and were not reminded of it (streamed)."""
     now = now or timezone.now()
     for threshold, after, until in windows(now):
-        keys = ApiKey.objects.filter(status=ApiKey.Status.ACTIVE, expires_at__gt=after, expires_at__lte=until)
-        keys = _not_reminded(keys, ExpiryReminder.Subject.API_KEY, threshold)
-        for pk, expires_at in keys.order_by("expires_at", "pk").values_list("pk", "expires_at").iterator(BATCH):
+        for pk, expires_at in keys_due_in_window(threshold, after, until).iterator(BATCH):
             yield Due(ExpiryReminder.Subject.API_KEY, pk, expires_at, threshold)
 
 
@@ -213,7 +218,8 @@ def expire_key(api_key_id: int, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         changed = ApiKey.objects.filter(pk=api_key_id, status=ApiKey.Status.ACTIVE, expires_at__lte=now).update(
-            status=ApiKey.Status.EXPIRED, updated_at=now
+            status=ApiKey.Status.EXPIRED,
+            updated_at=timezone.now(),  # the real time: the gateway syncs by it
         )
         if not changed:
             return False  # renewed meanwhile, or another worker got there first

@@ -356,7 +356,7 @@ def api_key_issue(*, api: Api, consumer: User, pending: bool = False) -> tuple[A
             raise ApiKeyError(f"You already have a key for {api.name}.") from exc
         secret = _new_secret(key)
         key.prefix = secret.prefix
-        key.save(update_fields=["prefix"])
+        key.save(update_fields=["prefix", "updated_at"])  # after its secret: the gateway's sync
         audit.record(
             action="api_key.issue",
             target=key,
@@ -484,7 +484,8 @@ def api_key_rotate(*, api_key_id: int, rotated_by: User, grace: timedelta) -> tu
         if key.status != ApiKey.Status.ACTIVE or key.is_expired():
             raise ApiKeyError("Only an active key can be rotated.")
         now = timezone.now()
-        # Earlier rotated secrets keep their own end; the current one ends after the grace.
+        # Earlier rotated secrets keep their own end; the current one ends after the grace. (No
+        # updated_at on secrets: the key's own save below, in this transaction, tells the gateway.)
         key.secrets.filter(valid_until__isnull=True).update(valid_until=now + grace)
         secret = _new_secret(key)
         old_prefix = key.prefix
@@ -1016,13 +1017,14 @@ def api_credential_create(
     reference: str = "",
     reference_origin: str = "",
     metadata: dict | None = None,
+    via_client_id: str = "",
 ) -> tuple[ApiCredential, NewClientSecret]:
     """Add connection API credentials to the account: a new client ID and a secret, generated
     unless one is typed (returned once, stored as a keyed hash). Audited by client ID and secret
     prefix only. Role: the account's "Admin" unless named.
 
     Raises ApiCredentialLimitReached at three per account, also when several are added at once,
-    and ValidationError naming the field.
+    and ValidationError naming the field. via_client_id: the API client that asked, for the audit.
     """
     metadata = {} if metadata is None else metadata
     name = name.strip() if isinstance(name, str) else name
@@ -1072,9 +1074,15 @@ def api_credential_create(
             summary=(
                 f"Added connection API credentials with client ID {credential.client_id} "
                 f"({name or 'no description'}), role {role.name}, {_secret_label(credential)}"
+                f"{_via(via_client_id)}"
             ),
         )
     return credential, secret
+
+
+def _via(client_id: str) -> str:
+    """The audit suffix of a change asked for through the REST API (client ID only, never a secret)."""
+    return f", through the REST API by client {client_id}" if client_id else ""
 
 
 def _lock_credential(credential_id: int) -> ApiCredential:
@@ -1096,6 +1104,7 @@ def api_credential_update(
     reference: object = UNSET,
     reference_origin: object = UNSET,
     metadata: object = UNSET,
+    via_client_id: str = "",
 ) -> ApiCredential:
     """Change what may change of an API credential (never its client ID; audited, before → after).
     Arguments left out stay as they are; saving unchanged values changes and records nothing.
@@ -1146,7 +1155,9 @@ def api_credential_update(
             target=credential,
             actor=updated_by,
             organization=credential.organization,
-            summary=f"Updated connection API credentials {credential.client_id}: " + "; ".join(changes),
+            summary=f"Updated connection API credentials {credential.client_id}: "
+            + "; ".join(changes)
+            + _via(via_client_id),
         )
     return credential
 
@@ -1202,7 +1213,7 @@ def api_credential_edit(
     return credential, secret
 
 
-def api_credential_delete(*, credential_id: int, deleted_by: User | None) -> None:
+def api_credential_delete(*, credential_id: int, deleted_by: User | None, via_client_id: str = "") -> None:
     """Delete the credential and its access tokens, which stop working at once (audited).
     Deleting one that is gone already does nothing (a double click)."""
     with transaction.atomic():
@@ -1221,7 +1232,7 @@ def api_credential_delete(*, credential_id: int, deleted_by: User | None) -> Non
             organization=credential.organization,
             summary=(
                 f"Deleted connection API credentials {credential.client_id} "
-                f"({credential.name or 'no description'}) and its access tokens"
+                f"({credential.name or 'no description'}) and its access tokens{_via(via_client_id)}"
             ),
         )
         credential.delete()

@@ -239,7 +239,12 @@ def api_catalog(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def my_api_keys_context(request: HtmxHttpRequest) -> dict[str, object]:
-    return {"api_keys": selectors.api_key_list(consumer=request.user), "nav_section": "preferences"}
+    return {
+        "api_keys": selectors.api_key_list(consumer=request.user),
+        # A revoked or rejected key offers "Request a new key" unless its API has an open one.
+        "open_key_api_ids": selectors.open_key_api_ids(consumer=request.user),
+        "nav_section": "preferences",
+    }
 
 
 @require_GET

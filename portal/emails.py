@@ -61,7 +61,8 @@ def send_templated_email(
 
 
 def _backoff(attempts: int) -> timedelta:
-    seconds = min(30 * 2 ** max(attempts - 1, 0), 3600)
+    # PORTICO_EMAIL_RETRY_BASE_SECONDS (30) after the first refusal, doubling, at most an hour.
+    seconds = min(settings.PORTICO_EMAIL_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600)
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
 
 

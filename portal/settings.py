@@ -4,10 +4,12 @@ Every variable is documented in `.env.example`. A local `.env` (written by `make
 when present; variables already in the environment win over it.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,6 +37,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "rest_framework",
+    "rest_framework_json_api",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "template_partials.apps.SimpleAppConfig",
     "portal",
     "credentials",
@@ -154,6 +160,35 @@ PORTICO_ALLOW_HTTP_LOOPBACK = env.bool("PORTICO_ALLOW_HTTP_LOOPBACK", default=Fa
 # A CA bundle to verify token endpoints with, instead of the system's (e.g. a private CA).
 PORTICO_OUTBOUND_CA_BUNDLE = env.str("PORTICO_OUTBOUND_CA_BUNDLE", default="") or None
 
+# --- REST API (/api/..., credentials/api.py) --------------------------------------------------------
+# The API views name their own authentication, parsers and renderers; these are the defaults the
+# libraries read. Field names and types stay as the models spell them (api_credentials, expires_in).
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "credentials.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+}
+JSON_API_FORMAT_FIELD_NAMES = False
+JSON_API_FORMAT_TYPES = False
+JSON_API_PLURALIZE_TYPES = False
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Portico provisioning API",
+    "DESCRIPTION": "JSON:API 1.1 resources of Portico, compatible with Commerce Layer's provisioning API clients.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "credentials.api_schema.postprocess_jsonapi",
+    ],
+    # /api/docs serves Swagger UI from the sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
 # --- Internationalization -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -180,6 +215,9 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Portico <portico@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The first retry of an email the SMTP server refused comes this many seconds later, each next one
+# twice as late (at most an hour). Tests lower it to see several attempts in seconds.
+PORTICO_EMAIL_RETRY_BASE_SECONDS = env.float("PORTICO_EMAIL_RETRY_BASE_SECONDS", default=30.0)
 
 # --- Celery -------------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, so `make run` needs no broker server.
@@ -204,11 +242,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
-# One entry a job; later issues add the reminder and expiry sweeps.
 # Reminder thresholds in days before expiry (one email at each), and an optional team address that
 # gets every connection-credential reminder, so they never depend on one person.
 PORTICO_REMINDER_DAYS = env.list("PORTICO_REMINDER_DAYS", cast=int, default=[30, 7, 1])
 PORTICO_REMINDER_TEAM_EMAIL = env.str("PORTICO_REMINDER_TEAM_EMAIL", default="")
+# One entry a job; one beat process runs them.
 CELERY_BEAT_SCHEDULE: dict = {
     # Hourly at :05: renewal reminders for keys and connection credentials at each threshold.
     "send-expiry-reminders": {
@@ -247,6 +285,14 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute=17),
     },
 }
+# Tests and labs only, unset in production: run some of the entries above every N seconds instead,
+# e.g. PORTICO_BEAT_INTERVALS=send-expiry-reminders=2,deliver-due-emails=1 (the integration test
+# of reminder delivery runs a real beat this way).
+for _item in env.list("PORTICO_BEAT_INTERVALS", default=[]):
+    _name, _, _seconds = _item.partition("=")
+    if _name.strip() not in CELERY_BEAT_SCHEDULE or not _seconds:
+        raise ImproperlyConfigured(f"PORTICO_BEAT_INTERVALS: {_item!r} is not <beat entry>=<seconds>")
+    CELERY_BEAT_SCHEDULE[_name.strip()]["schedule"] = timedelta(seconds=float(_seconds))
 
 # --- Security (production defaults; `manage.py check --deploy` passes with DEBUG off) ------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -34,6 +34,8 @@ urlpatterns = [
     # Portico's REST API: the client credentials grant, and what a bearer token stands for.
     path("oauth/token", oauth.token, name="oauth-token"),
     path("api/me", oauth.api_me, name="api-me"),
+    # The JSON:API provisioning API (credentials/api.py), its OpenAPI document and docs.
+    path("api/", include("credentials.api_urls")),
     # Answered by credentials.gateway.GatewayVerifyMiddleware before this route is reached.
     path(gateway.VERIFY_PATH.lstrip("/"), gateway.verify, name="gateway-verify"),
 ]
