@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -72,6 +73,11 @@ def _not_reminded(queryset: QuerySet, subject_type: str, threshold: int) -> Quer
 def keys_due_in_window(threshold: int, after: datetime, until: datetime) -> QuerySet:
     """(pk, expires_at) of active keys expiring in (after, until] not yet reminded at `threshold`."""
     keys = ApiKey.objects.filter(status=ApiKey.Status.ACTIVE, expires_at__gt=after, expires_at__lte=until)
+    # A reminder at `threshold` is owed only to a key that was valid longer than that: a key just
+    # renewed for 30 days gets no "expires in 30 days" email beside its renewal email.
+    keys = keys.alias(valid_from=Coalesce("renewed_at", "created_at")).filter(
+        valid_from__lt=F("expires_at") - timedelta(days=threshold)
+    )
     keys = _not_reminded(keys, ExpiryReminder.Subject.API_KEY, threshold)
     return keys.order_by("expires_at", "pk").values_list("pk", "expires_at")
 
@@ -89,7 +95,10 @@ def due_connection_reminders(now: datetime | None = None) -> Iterator[Due]:
     now = now or timezone.now()
     for threshold, after, until in windows(now):
         requests = ConnectionRequest.objects.filter(
-            status=ConnectionRequest.Status.APPROVED, expires_at__gt=after, expires_at__lte=until
+            status=ConnectionRequest.Status.APPROVED,
+            expires_at__gt=after,
+            expires_at__lte=until,
+            generated_at__lt=F("expires_at") - timedelta(days=threshold),
         )
         requests = _not_reminded(requests, ExpiryReminder.Subject.CONNECTION, threshold)
         for pk, expires_at in requests.order_by("expires_at", "pk").values_list("pk", "expires_at").iterator(BATCH):

@@ -69,7 +69,7 @@ def test_the_emails_page_lists_the_outbox_with_state_and_attempts(
     assert email.state == OutboundEmail.State.SENT
     client.force_login(hub_admin)
     page = client.get("/admin-center/emails/").content.decode()
-    assert "someone@example.com" in page and "Your Weather API key has expired" in page and "sent" in page
+    assert "someone@example.com" in page and "Your API key for Weather has expired" in page and "sent" in page
     fragment = client.get("/admin-center/emails/?state=pending", headers={"HX-Request": "true"}).content.decode()
     assert "<html" not in fragment and "No emails in this state." in fragment
 

@@ -45,9 +45,9 @@ def test_a_consumer_gets_one_email_at_30_7_and_1_days_however_often_the_sweep_ru
         assert len(reminder_mails(mailoutbox, key.prefix)) == expected, f"{days_before} days before"
     subjects = [m.subject for m in reminder_mails(mailoutbox, key.prefix)]
     assert subjects == [
-        "Your Weather API key expires in 30 days",
-        "Your Weather API key expires in 7 days",
-        "Your Weather API key expires tomorrow",
+        "Your API key for Weather expires in 30 days",
+        "Your API key for Weather expires in 7 days",
+        "Your API key for Weather expires tomorrow",
     ]
     assert all(m.to == [key.consumer.email] for m in reminder_mails(mailoutbox, key.prefix))
     assert "/preferences/api-keys/" in reminder_mails(mailoutbox, key.prefix)[0].body
@@ -57,7 +57,7 @@ def test_a_key_first_seen_five_days_before_expiry_gets_only_the_7_day_reminder(
     key, mailoutbox, django_capture_on_commit_callbacks
 ):
     sweep_at(key.expires_at - timedelta(days=5), django_capture_on_commit_callbacks)
-    assert [m.subject for m in reminder_mails(mailoutbox, key.prefix)] == ["Your Weather API key expires in 7 days"]
+    assert [m.subject for m in reminder_mails(mailoutbox, key.prefix)] == ["Your API key for Weather expires in 7 days"]
 
 
 def test_a_key_renewed_after_a_reminder_starts_a_fresh_cycle(
@@ -165,7 +165,7 @@ def test_an_expired_key_becomes_expired_once_and_its_consumer_is_told_once(
     key.refresh_from_db()
     assert key.status == ApiKey.Status.EXPIRED
     assert AuditEvent.objects.filter(action="api_key.expire", target_id=str(key.pk)).count() == 1
-    assert [m.subject for m in mailoutbox if "has expired" in m.subject] == ["Your Weather API key has expired"]
+    assert [m.subject for m in mailoutbox if "has expired" in m.subject] == ["Your API key for Weather has expired"]
 
 
 def test_a_renewed_key_is_not_expired(key, consumer):
@@ -197,3 +197,17 @@ def test_a_failing_token_fetch_flags_the_connection_and_emails_once_per_incident
 def test_a_working_token_fetch_keeps_the_connection_healthy(approved_connection, mailoutbox):
     assert reminders.check_connection(approved_connection.pk) == ConnectionRequest.Health.HEALTHY
     assert not [m for m in mailoutbox if "needs re-establishing" in m.subject]
+
+
+def test_a_key_renewed_for_30_days_gets_no_30_day_reminder_beside_its_renewal(
+    consumer, mailoutbox, django_capture_on_commit_callbacks
+):
+    api = ApiFactory(name="Payments", slug="payments", key_lifetime_days=30)
+    with time_machine.travel(START, tick=False):
+        key, _secret, _ = approval_services.api_key_request(api=api, consumer=consumer)
+    sweep_at(START + timedelta(minutes=5), django_capture_on_commit_callbacks)
+    assert reminder_mails(mailoutbox, key.prefix) == []
+    sweep_at(key.expires_at - timedelta(days=7), django_capture_on_commit_callbacks)
+    assert [m.subject for m in reminder_mails(mailoutbox, key.prefix)] == [
+        "Your API key for Payments expires in 7 days"
+    ]
