@@ -173,8 +173,9 @@ def generate(url: str, keys: int, due: int, now: datetime) -> dict[str, int]:
             )
             # Key i belongs to consumer i % 1,000 and API i / 1,000. Its kind comes from r, a
             # permutation of i (7919 is prime to 10^k), so due keys are spread over the whole table.
-            # The due and reminded keys are spread over the three windows (w = 0: 30 days, 1: 7, 2: 1),
-            # strictly inside them: (7, 30], (1, 7] and (0, 1] days from now.
+            # The due keys are spread evenly over the three windows (w = 0: 30 days, 1: 7, 2: 1),
+            # strictly inside them: (7, 30], (1, 7] and (0, 1] days from now; the reminded ones
+            # uniformly over the next 30 days (so most of them are in the 30-day window).
             db.execute(
                 """CREATE TEMP TABLE gen AS
                    WITH p AS (
@@ -188,13 +189,17 @@ def generate(url: str, keys: int, due: int, now: datetime) -> dict[str, int]:
                        FROM p
                    ), w AS (
                        SELECT i, kind, f,
-                              CASE kind WHEN 'due' THEN r %% 3 WHEN 'reminded' THEN (r - %(b0)s) %% 3 END AS w
+                              CASE WHEN kind = 'due' THEN r %% 3
+                                   WHEN kind = 'reminded' AND f * 30 > 7 THEN 0
+                                   WHEN kind = 'reminded' AND f * 30 > 1 THEN 1
+                                   WHEN kind = 'reminded' THEN 2 END AS w
                        FROM c
                    )
                    SELECT i, kind, w,
                           CASE kind WHEN 'revoked' THEN 'revoked' WHEN 'expired' THEN 'expired'
                                ELSE 'active' END AS status,
                           %(now)s::timestamptz + CASE
+                              WHEN kind = 'reminded' THEN f * interval '30 days'
                               WHEN w = 0 THEN interval '7 days' + f * interval '23 days'
                               WHEN w = 1 THEN interval '1 day' + f * interval '6 days'
                               WHEN w = 2 THEN f * interval '1 day'

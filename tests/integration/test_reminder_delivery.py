@@ -213,13 +213,17 @@ def test_beat_and_two_workers_deliver_every_due_reminder_exactly_once_through_an
 
     def key(person: str, api: str, expires_in: timedelta | None, status: str = ApiKey.Status.ACTIVE) -> ApiKey:
         expires_at = None if expires_in is None else now + expires_in
-        return ApiKey.objects.create(
+        created = ApiKey.objects.create(
             consumer=people[person],
             api=apis[api],
             prefix=f"prt_key_{person}{api}",
             status=status,
             expires_at=expires_at,
         )
+        # Issued long ago: a reminder is owed only for thresholds a key lived past.
+        ApiKey.objects.filter(pk=created.pk).update(created_at=now - timedelta(days=90))
+        created.refresh_from_db()
+        return created
 
     # Due: one email each, at the threshold each has reached.
     key("alice", "Weather", timedelta(days=29, hours=23))
@@ -229,11 +233,11 @@ def test_beat_and_two_workers_deliver_every_due_reminder_exactly_once_through_an
     key("dave", "Maps", timedelta(hours=12))
     expected = Counter(
         [
-            ("alice@example.com", "Your Weather API key expires in 30 days"),
-            ("bob@example.com", "Your Maps API key expires in 30 days"),
-            ("carol@example.com", "Your Weather API key expires in 7 days"),
-            ("alice@example.com", "Your Billing API key expires in 7 days"),
-            ("dave@example.com", "Your Maps API key expires tomorrow"),
+            ("alice@example.com", "Your API key for Weather expires in 30 days"),
+            ("bob@example.com", "Your API key for Maps expires in 30 days"),
+            ("carol@example.com", "Your API key for Weather expires in 7 days"),
+            ("alice@example.com", "Your API key for Billing expires in 7 days"),
+            ("dave@example.com", "Your API key for Maps expires tomorrow"),
         ]
     )
     # Not due: too far out, unlimited, revoked, and one already reminded at the threshold it is in.
