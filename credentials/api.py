@@ -243,6 +243,11 @@ class Pagination(JsonApiPageNumberPagination):
 
     def get_paginated_response(self, data: list) -> Response:
         response = super().get_paginated_response(data)
+        # JSON:API lets an unavailable page link be omitted or null; omitted, because the official
+        # 1.0 schema's link definition refuses null beside its pagination definition.
+        links = response.data.get("links")
+        if isinstance(links, dict):
+            response.data["links"] = {name: url for name, url in links.items() if url is not None}
         response.data["meta"] = {
             "record_count": self.page.paginator.count,
             "page_count": self.page.paginator.num_pages,

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 JSONAPI = "application/vnd.api+json"
 SCHEMA = json.loads((Path(__file__).parent.parent / "jsonapi" / "schema-1.0.json").read_text())
-VALIDATOR = jsonschema.Draft4Validator(SCHEMA)
+VALIDATOR = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)
 
 
 def _validate_jsonapi(response: httpx.Response) -> None:
