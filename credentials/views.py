@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib import messages
@@ -8,7 +9,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -92,6 +93,35 @@ def test_failed_error(exc: services.CredentialTestFailed) -> str:
     )
 
 
+@sensitive_variables()
+def save_pasted_credentials(
+    request: HtmxHttpRequest,
+    form: CredentialsForm,
+    context: dict[str, object],
+    write: Callable[..., ConnectionRequest],
+    connection_request_id: int,
+) -> ConnectionRequest | None:
+    """Test the pasted credentials against their token URL (unless skipped), then store them with
+    `write` (edit or re-establish). On failure the form carries the error and None is returned."""
+    try:
+        check = services.credentials_test(
+            credentials=form.cleaned_data["credentials"], skip=form.cleaned_data["skip_test"]
+        )
+        return write(
+            connection_request_id=connection_request_id,
+            credentials=form.cleaned_data["credentials"],
+            generated_at=form.cleaned_data["generated_on"],
+            updated_by=request.user,
+            check=check,
+        )
+    except services.CredentialTestFailed as exc:
+        form.add_error("credentials", test_failed_error(exc))
+        context["show_skip_test"] = True
+    except services.ConnectionRequestError as exc:
+        form.add_error(None, str(exc))
+    return None
+
+
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("credentials")
 @role_required(roles.TENANT_ADMIN_PERMS)
@@ -119,23 +149,10 @@ def connection_request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # dialog's labels would point at that form's fields.
     form = CredentialsForm(request.POST or None, auto_id="edit_%s")
     if request.method == "POST" and form.is_valid():
-        try:
-            check = services.credentials_test(
-                credentials=form.cleaned_data["credentials"], skip=form.cleaned_data["skip_test"]
-            )
-            connection_request = services.connection_request_update_credentials(
-                connection_request_id=connection_request.pk,
-                credentials=form.cleaned_data["credentials"],
-                generated_at=form.cleaned_data["generated_on"],
-                updated_by=request.user,
-                check=check,
-            )
-        except services.CredentialTestFailed as exc:
-            form.add_error("credentials", test_failed_error(exc))
-            context["show_skip_test"] = True
-        except services.ConnectionRequestError as exc:
-            form.add_error(None, str(exc))
-        else:
+        saved = save_pasted_credentials(
+            request, form, context, services.connection_request_update_credentials, connection_request.pk
+        )
+        if saved is not None:
             messages.success(request, EDIT_SUCCESS)
             if wants_fragment(request):
                 connection_request = selectors.connection_request_of_organization(organization=organization, pk=pk)
@@ -203,23 +220,10 @@ def connection_reestablish(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "admin_section": "connections-approved",
     }
     if request.method == "POST" and form.is_valid():
-        try:
-            check = services.credentials_test(
-                credentials=form.cleaned_data["credentials"], skip=form.cleaned_data["skip_test"]
-            )
-            connection_request = services.connection_request_reestablish(
-                connection_request_id=connection_request.pk,
-                credentials=form.cleaned_data["credentials"],
-                generated_at=form.cleaned_data["generated_on"],
-                updated_by=request.user,
-                check=check,
-            )
-        except services.CredentialTestFailed as exc:
-            form.add_error("credentials", test_failed_error(exc))
-            context["show_skip_test"] = True
-        except services.ConnectionRequestError as exc:
-            form.add_error(None, str(exc))
-        else:
+        saved = save_pasted_credentials(
+            request, form, context, services.connection_request_reestablish, connection_request.pk
+        )
+        if saved is not None:
             messages.success(request, REESTABLISH_SUCCESS)
             return redirect(reverse("credentials:connections-approved") + f"#request-{connection_request.pk}")
     context["form"] = form
