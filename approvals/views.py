@@ -56,25 +56,29 @@ def connection_request_submit(request: HtmxHttpRequest) -> HttpResponse:
     return TemplateResponse(request, "credentials/connectionrequest_list.html", context)
 
 
+def read_verdict(request: HtmxHttpRequest) -> tuple[str, str, RejectForm, str]:
+    """The posted verdict and its reason: (verdict, comment, reject form, error for the person)."""
+    verdict = request.POST.get("verdict", "")
+    reject_form = RejectForm(request.POST if verdict == Decision.Verdict.REJECT else None)
+    if verdict not in Decision.Verdict.values:
+        return verdict, "", reject_form, "Choose Approve or Reject."
+    if verdict == Decision.Verdict.REJECT:
+        if not reject_form.is_valid():
+            return verdict, "", reject_form, "Give a reason for the rejection."
+        return verdict, reject_form.cleaned_data["reason"], reject_form, ""
+    return verdict, "", reject_form, ""
+
+
 @require_POST
 @role_required(roles.HUB_ADMIN_PERMS)
 def connection_request_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Approve, or reject with a reason, a pending connection request (in place with HTMX)."""
     connection_request = credential_selectors.connection_request_get(pk=pk)
-    verdict = request.POST.get("verdict")
-    reject_form = RejectForm(request.POST if verdict == Decision.Verdict.REJECT else None)
-    error = ""
-    if verdict not in Decision.Verdict.values:
-        error = "Choose Approve or Reject."
-    elif verdict == Decision.Verdict.REJECT and not reject_form.is_valid():
-        error = "Give a reason for the rejection."
-    else:
+    verdict, comment, reject_form, error = read_verdict(request)
+    if not error:
         try:
             connection_request = services.connection_request_decide(
-                connection_request_id=pk,
-                approver=request.user,
-                verdict=verdict,
-                comment=reject_form.cleaned_data["reason"] if verdict == Decision.Verdict.REJECT else "",
+                connection_request_id=pk, approver=request.user, verdict=verdict, comment=comment
             )
         except services.ApprovalError as exc:
             error = str(exc)
@@ -194,20 +198,11 @@ def approval_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
     if not services.is_eligible_approver(approval, request.user) and approval.requested_by_id != request.user.pk:
         raise Http404
-    verdict = request.POST.get("verdict")
-    reject_form = RejectForm(request.POST if verdict == Decision.Verdict.REJECT else None)
-    error = ""
-    if verdict not in Decision.Verdict.values:
-        error = "Choose Approve or Reject."
-    elif verdict == Decision.Verdict.REJECT and not reject_form.is_valid():
-        error = "Give a reason for the rejection."
-    else:
+    verdict, comment, reject_form, error = read_verdict(request)
+    if not error:
         try:
             approval = services.approval_decide(
-                approval_request_id=approval.pk,
-                approver=request.user,
-                verdict=verdict,
-                comment=reject_form.cleaned_data["reason"] if verdict == Decision.Verdict.REJECT else "",
+                approval_request_id=approval.pk, approver=request.user, verdict=verdict, comment=comment
             )
         except (services.ApprovalError, credential_services.ApiKeyError) as exc:
             error = str(exc)
