@@ -19,12 +19,10 @@ import contextlib
 import http.client
 import os
 import platform
-import pwd
 import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,102 +34,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from harness import Postgres, free_port, say, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 KEYS = 10_000
 HOT_KEYS = 50
 API_SLUGS = [f"bench-api-{n}" for n in range(10)]  # 10 APIs x 1,000 consumers = 10,000 keys
 GOALS = {"verify / bare": 0.9, "verify / library": 2.5, "failure / success": 0.8}
-
-
-def say(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen | None, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            sys.exit(f"{what} exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    sys.exit(f"{what} did not listen on 127.0.0.1:{port}")
-
-
-# --- A throwaway PostgreSQL, as scripts/test.sh starts it ---------------------------------------
-class Postgres:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.data = tmp / "pgdata"
-        self.port = free_port()
-        self.password = secrets.token_hex(16)
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-        if not bins or not (bins[-1] / "initdb").exists():
-            sys.exit("PostgreSQL server binaries not found: apt-get install postgresql")
-        self.bin = bins[-1]
-        self.as_root = os.geteuid() == 0
-
-    def _run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        # PostgreSQL refuses to run as root: as root it runs as the `postgres` system user.
-        command = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
-        return subprocess.run(command, check=True, cwd="/", **kwargs)  # noqa: PLW1510
-
-    def start(self) -> None:
-        if self.as_root:
-            try:
-                pwd.getpwnam("postgres")
-            except KeyError:
-                subprocess.run(
-                    ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/postgresql"]
-                    + ["--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
-                    check=True,
-                )
-            shutil.chown(self.tmp, "postgres")
-        self.tmp.chmod(0o700)
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth-local=trust", **quiet)
-        self._run(
-            str(self.bin / "pg_ctl"),
-            *("-D", str(self.data), "-l", str(self.tmp / "postgres.log"), "-w", "-t", "60"),
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.tmp}",
-            "start",
-            **quiet,
-        )
-        psql = [str(self.bin / "psql"), "-X", "-q", "-h", str(self.tmp), "-p", str(self.port), "-U", "postgres"]
-        self._run(*psql, "-c", f"CREATE ROLE portico LOGIN PASSWORD '{self.password}'")
-        self._run(*psql, "-c", "CREATE DATABASE portico OWNER portico")
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self._run(
-                    str(self.bin / "pg_ctl"),
-                    "-D",
-                    str(self.data),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "stop",
-                    stdout=subprocess.DEVNULL,
-                )
-
-    @property
-    def url(self) -> str:
-        return f"postgres://portico:{self.password}@127.0.0.1:{self.port}/portico"
-
-    def pid(self) -> int:
-        return int((self.data / "postmaster.pid").read_text().splitlines()[0])
-
-    def version(self) -> str:
-        return self.bin.parent.name
 
 
 # --- Data -------------------------------------------------------------------------------------------
@@ -474,7 +384,7 @@ def main() -> None:
         sys.exit("Install the comparison library first: .venv/bin/pip install -r bench/requirements.txt")
 
     tmp = Path(tempfile.mkdtemp(prefix="portico-bench."))
-    postgres = Postgres(tmp)
+    postgres = Postgres(tmp).require()
     from cryptography.fernet import Fernet
 
     env = {

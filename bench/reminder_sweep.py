@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import json
 import os
-import pwd
 import resource
 import secrets
 import shutil
@@ -36,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from harness import Postgres, free_port, say
+
 ROOT = Path(__file__).resolve().parent.parent
 CONSUMERS = 1_000  # keys are (consumer, API) pairs: N keys = 1,000 consumers x N/1,000 APIs
 GOAL_RATIO = 1.5
@@ -45,73 +46,6 @@ IN_WINDOW_REMINDED = 0.08  # inside the 30-day windows, already reminded (30/365
 UNLIMITED = 0.05
 REVOKED = 0.07  # expiry anywhere from 30 days ago to a year ahead, some inside the windows
 EXPIRED = 0.03  # expired in the last 60 days
-
-
-def say(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-# --- Throwaway servers ------------------------------------------------------------------------------
-class Postgres:
-    """A PostgreSQL in a temp dir on a free loopback port, as scripts/test.sh starts it."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.data = tmp / "pgdata"
-        self.port = free_port()
-        self.password = secrets.token_hex(16)
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-        if not bins or not (bins[-1] / "initdb").exists():
-            sys.exit("PostgreSQL server binaries not found: apt-get install postgresql")
-        self.bin = bins[-1]
-        self.as_root = os.geteuid() == 0
-
-    def _run(self, *args: str) -> None:
-        # PostgreSQL refuses to run as root: as root it runs as the `postgres` system user.
-        command = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
-        subprocess.run(command, check=True, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def start(self) -> None:
-        if self.as_root:
-            try:
-                pwd.getpwnam("postgres")
-            except KeyError:
-                subprocess.run(
-                    ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/postgresql"]
-                    + ["--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
-                    check=True,
-                )
-            shutil.chown(self.tmp, "postgres")
-        self.tmp.chmod(0o700)
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth-local=trust", "--no-sync")
-        # As scripts/test.sh: no durability for a database that lives as long as this run. The
-        # sweep's commits do not wait for a disk flush, so the numbers are CPU and queries.
-        options = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c maintenance_work_mem=256MB"
-        self._run(
-            str(self.bin / "pg_ctl"),
-            *("-D", str(self.data), "-l", str(self.tmp / "postgres.log"), "-w", "-t", "60"),
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.tmp} {options}",
-            "start",
-        )
-        psql = [str(self.bin / "psql"), "-X", "-q", "-h", str(self.tmp), "-p", str(self.port), "-U", "postgres"]
-        self._run(*psql, "-c", f"CREATE ROLE portico LOGIN CREATEDB PASSWORD '{self.password}'")
-        self._run(*psql, "-c", "CREATE DATABASE portico OWNER portico")
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    @property
-    def url(self) -> str:
-        return f"postgres://portico:{self.password}@127.0.0.1:{self.port}/portico"
 
 
 @contextlib.contextmanager
@@ -384,7 +318,7 @@ def main() -> None:
     try:
         with contextlib.ExitStack() as stack:
             if not server_url.startswith("postgres"):
-                postgres = Postgres(tmp)
+                postgres = Postgres(tmp, durable=False, createdb=True).require()
                 say(f"Starting PostgreSQL {postgres.bin.parent.name} in {tmp}")
                 postgres.start()
                 server_url = postgres.url
