@@ -6,8 +6,11 @@ from datetime import timedelta
 from django.utils import timezone
 
 from approvals import services
-from credentials.models import Api, ApiKey, ConnectionRequest, Tenant
-from credentials.tenant_credentials import parse_tenant_credentials
+from credentials.connections import services as connection_services
+from credentials.connections.models import ConnectionRequest, Tenant
+from credentials.connections.pasted import parse_tenant_credentials
+from credentials.keys import services as key_services
+from credentials.keys.models import Api, ApiKey
 from portal.models import Organization, User
 
 DEMO_TENANTS = [
@@ -37,12 +40,12 @@ def seed_connection_requests(organization: Organization) -> None:
         )
         if ConnectionRequest.objects.filter(tenant=tenant).exists():
             continue
-        request = services.connection_request_submit(
+        request = connection_services.connection_request_submit(
             tenant=tenant,
             credentials=parse_tenant_credentials(_demo_credentials(alias)),
             generated_at=timezone.now() - timedelta(days=age_days),
             submitted_by=tenant_admin,
-            check=None,
+            skip_test=True,
         )
         if approve:
             services.connection_request_decide(connection_request_id=request.pk, approver=hub_admin, verdict="approve")
@@ -79,7 +82,7 @@ def seed_api_keys(organization: Organization) -> list[str]:
             api.approvers.set([approver])
         if ApiKey.objects.filter(consumer=consumer, api=api).exists():
             continue
-        key, secret, approval = services.api_key_request(api=api, consumer=consumer)
+        key, secret, approval = key_services.api_key_request(api=api, consumer=consumer)
         if approval is not None:
             services.approval_decide(approval_request_id=approval.pk, approver=approver, verdict="approve")
         if expires_in is not None:

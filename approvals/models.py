@@ -3,7 +3,8 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
-from credentials.models import ApiKey, ConnectionRequest
+from credentials.connections.models import ConnectionRequest
+from credentials.keys.models import ApiKey
 
 
 class ApprovalRequest(models.Model):

@@ -1,75 +1,34 @@
 """The approval workflow: open approval requests, record decisions, apply the effect once.
 
-approvals calls credentials.services (never the other way round): an approved connection request
-is established by credentials.services.connection_request_approve inside the transaction of the
-deciding Decision.
+approvals calls credentials' services (never the other way round): credentials asks for approvals
+through its approval port (credentials.lib.approval_port), which `ApprovalsPort` below fills in
+(approvals.apps), and an approved request applies its effect through credentials' services inside
+the transaction of the deciding Decision.
 """
-
-from datetime import datetime
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
-from approvals import tasks
+from approvals import notifications, selectors
 from approvals.models import ApprovalRequest, Decision
-from credentials import crypto
-from credentials import services as credential_services
-from credentials.models import Api, ApiKey, ConnectionRequest, Tenant
-from credentials.tenant_credentials import TenantCredentials
-from credentials.token_check import TokenCheckResult
+from credentials.connections import services as connection_services
+from credentials.connections.models import ConnectionRequest
+from credentials.keys import services as key_services
+from credentials.keys.models import ApiKey
+from credentials.lib.approval_port import ApprovalRefused
 from portal import audit
 from portal.models import User
 from portal.roles import Role
 
 
-class ApprovalError(Exception):
+class ApprovalError(ApprovalRefused):
     """A decision that cannot be taken; the message is for the person who tried."""
 
 
 class AlreadyDecided(ApprovalError):
     pass
-
-
-def is_eligible_approver(approval: ApprovalRequest, user: User) -> bool:
-    if approval.approvers.filter(pk=user.pk).exists():
-        return True
-    return approval.approver_group_id is not None and user.groups.filter(pk=approval.approver_group_id).exists()
-
-
-@sensitive_variables("credentials")
-def connection_request_submit(
-    *,
-    tenant: Tenant,
-    credentials: TenantCredentials,
-    generated_at: datetime,
-    submitted_by: User,
-    check: TokenCheckResult | None,
-) -> ConnectionRequest:
-    """Submit a connection request and open its approval for the hub admins (audited)."""
-    with transaction.atomic():
-        request = credential_services.connection_request_create(
-            tenant=tenant,
-            credentials=credentials,
-            generated_at=generated_at,
-            submitted_by=submitted_by,
-            check=check,
-        )
-        approval = ApprovalRequest.objects.create(
-            kind=ApprovalRequest.Kind.CONNECTION_REQUEST,
-            mode=ApprovalRequest.Mode.ANY,
-            connection_request=request,
-            requested_by=submitted_by,
-            approver_group=Group.objects.get(name=Role.HUB_ADMIN),
-        )
-        audit.record(
-            action="approval.open",
-            target=approval,
-            organization=tenant.organization,
-            summary=f"Approval by a hub admin requested for the connection of {tenant.alias}",
-        )
-    return request
 
 
 def _describe_decided(approval: ApprovalRequest) -> str:
@@ -95,7 +54,7 @@ def approval_decide(*, approval_request_id: int, approver: User, verdict: str, c
             raise AlreadyDecided(_describe_decided(approval))
         if approval.requested_by_id == approver.pk:
             raise ApprovalError("You cannot decide on your own request.")
-        if not is_eligible_approver(approval, approver):
+        if not selectors.approval_may_decide(approval=approval, user=approver):
             raise ApprovalError("You are not an approver of this request.")
         try:
             with transaction.atomic():
@@ -133,23 +92,23 @@ def _apply_effect(approval: ApprovalRequest, approver: User, comment: str) -> No
     approved = approval.status == ApprovalRequest.Status.APPROVED
     if approval.kind == ApprovalRequest.Kind.KEY_RENEWAL:
         if approved:
-            credential_services.api_key_renew(api_key_id=approval.api_key_id, renewed_by=approver)
+            key_services.api_key_renew(api_key_id=approval.api_key_id, renewed_by=approver)
         else:
-            credential_services.api_key_clear_renewal_pending(api_key_id=approval.api_key_id, reason=comment)
+            key_services.api_key_clear_renewal_pending(api_key_id=approval.api_key_id, reason=comment)
         return
     if approval.kind == ApprovalRequest.Kind.KEY_REQUEST:
         if approved:
-            credential_services.api_key_activate(api_key_id=approval.api_key_id, decided_by=approver)
+            key_services.api_key_activate(api_key_id=approval.api_key_id, decided_by=approver)
         else:
-            credential_services.api_key_decline(api_key_id=approval.api_key_id, decided_by=approver, reason=comment)
+            key_services.api_key_decline(api_key_id=approval.api_key_id, decided_by=approver, reason=comment)
         return
     if approval.kind == ApprovalRequest.Kind.CONNECTION_REQUEST:
         if approval.status == ApprovalRequest.Status.APPROVED:
-            credential_services.connection_request_approve(
+            connection_services.connection_request_approve(
                 connection_request_id=approval.connection_request_id, decided_by=approver
             )
         else:
-            credential_services.connection_request_reject(
+            connection_services.connection_request_reject(
                 connection_request_id=approval.connection_request_id, decided_by=approver, reason=comment
             )
 
@@ -167,7 +126,24 @@ def connection_request_decide(
     return ConnectionRequest.objects.select_related("tenant", "decided_by").get(pk=connection_request_id)
 
 
-# --- API keys -------------------------------------------------------------------------------------
+def key_outcome_message(approval: ApprovalRequest) -> str:
+    """What the approver is told after deciding a key approval."""
+    outcome = {
+        ApprovalRequest.Status.APPROVED: "approved: the key is renewed and the consumer is emailed"
+        if approval.kind == ApprovalRequest.Kind.KEY_RENEWAL
+        else "approved: the key works now and the consumer is emailed",
+        ApprovalRequest.Status.REJECTED: "rejected: the consumer is emailed your reason",
+    }.get(ApprovalRequest.Status(approval.status), "recorded: it waits for the other approvers")
+    return f"{approval.get_kind_display()} for {approval.api_key.api.name} {outcome}."
+
+
+def connection_outcome_message(connection_request: ConnectionRequest) -> str:
+    """What the hub admin is told after deciding a connection request."""
+    verb = connection_request.get_status_display().lower()
+    return f"The connection request of {connection_request.tenant.alias} is {verb}."
+
+
+# --- Opening and cancelling approvals: credentials' approval port ----------------------------------
 def _open_key_approval(*, kind: str, api_key: ApiKey, requested_by: User) -> ApprovalRequest:
     """Open an approval for the key's API approvers: its named users and group ("all" mode fixes
     the list now, so a later group change neither blocks nor skips anyone). Emails them."""
@@ -198,40 +174,26 @@ def _open_key_approval(*, kind: str, api_key: ApiKey, requested_by: User) -> App
             f"({approval.get_mode_display().lower()})"
         ),
     )
-    tasks.send_approval_requested_email.delay_on_commit(approval.pk)
+    notifications.approval_requested(approval)
     return approval
 
 
-def api_key_request(*, api: Api, consumer: User) -> tuple[ApiKey, crypto.GeneratedSecret, ApprovalRequest | None]:
-    """A consumer asks for a key. Returned once with its secret; on an API whose renewals need
-    approval the new key also waits for approval, so revoking and re-requesting never skips one."""
-    with transaction.atomic():
-        pending = api.renewal_requires_approval
-        key, secret = credential_services.api_key_issue(api=api, consumer=consumer, pending=pending)
-        approval = (
-            _open_key_approval(kind=ApprovalRequest.Kind.KEY_REQUEST, api_key=key, requested_by=consumer)
-            if pending
-            else None
-        )
-    return key, secret, approval
-
-
-def api_key_renewal_request(*, api_key_id: int, consumer: User) -> tuple[ApiKey, ApprovalRequest | None]:
-    """Renew at once, or open an approval when the API's consumption settings require one.
-
-    A second click while one waits returns the waiting approval (no second request).
-    """
-    with transaction.atomic():
-        key = ApiKey.objects.select_for_update(of=("self",)).select_related("api").get(pk=api_key_id, consumer=consumer)
-        if key.renewal_pending_since is not None:
-            waiting = ApprovalRequest.objects.filter(api_key=key, status=ApprovalRequest.Status.PENDING).first()
-            if waiting is not None:
-                return key, waiting
-        if not key.api.renewal_requires_approval:
-            return credential_services.api_key_renew(api_key_id=key.pk, renewed_by=consumer), None
-        key = credential_services.api_key_mark_renewal_pending(api_key_id=key.pk)
-        approval = _open_key_approval(kind=ApprovalRequest.Kind.KEY_RENEWAL, api_key=key, requested_by=consumer)
-    return key, approval
+def _open_connection_approval(*, connection_request: ConnectionRequest, requested_by: User) -> ApprovalRequest:
+    """Any one hub admin decides a connection request."""
+    approval = ApprovalRequest.objects.create(
+        kind=ApprovalRequest.Kind.CONNECTION_REQUEST,
+        mode=ApprovalRequest.Mode.ANY,
+        connection_request=connection_request,
+        requested_by=requested_by,
+        approver_group=Group.objects.get(name=Role.HUB_ADMIN),
+    )
+    audit.record(
+        action="approval.open",
+        target=approval,
+        organization=connection_request.tenant.organization,
+        summary=f"Approval by a hub admin requested for the connection of {connection_request.tenant.alias}",
+    )
+    return approval
 
 
 def _cancel_pending(key: ApiKey, actor: User, why: str) -> int:
@@ -247,24 +209,23 @@ def _cancel_pending(key: ApiKey, actor: User, why: str) -> int:
     return cancelled
 
 
-def api_key_renewal_withdraw(*, api_key_id: int, consumer: User) -> ApiKey:
-    """The consumer withdraws a renewal that waits for approval (audited)."""
-    with transaction.atomic():
-        key = ApiKey.objects.select_for_update().get(pk=api_key_id, consumer=consumer)
-        cancelled = _cancel_pending(key, consumer, f"Renewal of {key.prefix} withdrawn by its consumer")
-        if not cancelled and key.renewal_pending_since is None:
-            raise ApprovalError("No renewal of this key is waiting for approval.")
-        return credential_services.api_key_clear_renewal_pending(api_key_id=key.pk, reason="", actor=consumer)
+class ApprovalsPort:
+    """What credentials.lib.approval_port asks for, done by this app (registered in approvals.apps)."""
 
+    def open(self, *, kind: str, subject: Model, requested_by: User) -> ApprovalRequest:
+        if isinstance(subject, ConnectionRequest) and kind == ApprovalRequest.Kind.CONNECTION_REQUEST:
+            return _open_connection_approval(connection_request=subject, requested_by=requested_by)
+        if isinstance(subject, ApiKey) and kind in (ApprovalRequest.Kind.KEY_REQUEST, ApprovalRequest.Kind.KEY_RENEWAL):
+            return _open_key_approval(kind=kind, api_key=subject, requested_by=requested_by)
+        raise ValueError(f"No approval of kind {kind} for {type(subject).__name__}")
 
-def api_key_revoke(*, api_key_id: int, consumer: User) -> ApiKey:
-    """The consumer revokes their key; a waiting renewal or request is cancelled with it."""
-    with transaction.atomic():
-        key = ApiKey.objects.select_for_update().get(pk=api_key_id, consumer=consumer)
-        _cancel_pending(key, consumer, f"Cancelled: {key.prefix} was revoked")
-        if key.status == ApiKey.Status.PENDING:
-            # A key that was never approved is refused rather than revoked: it never worked.
-            return credential_services.api_key_decline(
-                api_key_id=key.pk, decided_by=consumer, reason="Withdrawn by you"
-            )
-        return credential_services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+    def waiting(self, *, subject: Model) -> ApprovalRequest | None:
+        pending = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING)
+        if isinstance(subject, ApiKey):
+            return pending.filter(api_key=subject).first()
+        return pending.filter(connection_request=subject).first()
+
+    def cancel(self, *, subject: Model, actor: User, why: str) -> int:
+        if not isinstance(subject, ApiKey):
+            raise ValueError(f"Approvals of a {type(subject).__name__} are not cancelled")
+        return _cancel_pending(subject, actor, why)

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 
 from portal.models import AuditEvent, Organization, User
 
-# Portico's own secret formats (see credentials.crypto) and PEM blocks: never in an audit line.
+# Portico's own secret formats (see credentials.lib.crypto) and PEM blocks: never in an audit line.
 # A verified secret is prt_<kind>_<lookup>_<secret><checksum>: the public prefix prt_<kind>_<lookup>
 # may be logged, anything carrying 16 or more characters of the secret part after it may not.
 _SECRET_PATTERNS = re.compile(

@@ -10,6 +10,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The credentials app keeps a tasks module in each of its domains.
+app.autodiscover_tasks(
+    ["credentials.connections", "credentials.keys", "credentials.expiry", "credentials.integration"]
+)
 
 
 @app.on_after_configure.connect

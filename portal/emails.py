@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from portal import jobs
 from portal.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,7 @@ def send_templated_email(
         if dedupe_key and OutboundEmail.objects.filter(dedupe_key=dedupe_key).exists():
             return None
         raise
-    from portal import tasks
-
-    tasks.deliver_email.delay_on_commit(email.pk)
+    jobs.enqueue_on_commit("portal.tasks.deliver_email", email.pk)
     return email
 
 

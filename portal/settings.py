@@ -50,8 +50,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First on purpose: gateways call /gateway/verify on every API request, and it needs none of
     # what follows (sessions, messages, auth, CSRF: it authenticates by a bearer token). The
-    # middleware answers that one path itself; see credentials/gateway.py.
-    "credentials.gateway.GatewayVerifyMiddleware",
+    # middleware answers that one path itself; see credentials/gateway/views.py.
+    "credentials.gateway.views.GatewayVerifyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -170,12 +170,12 @@ PORTICO_ALLOW_HTTP_LOOPBACK = env.bool("PORTICO_ALLOW_HTTP_LOOPBACK", default=Fa
 # A CA bundle to verify token endpoints with, instead of the system's (e.g. a private CA).
 PORTICO_OUTBOUND_CA_BUNDLE = env.str("PORTICO_OUTBOUND_CA_BUNDLE", default="") or None
 
-# --- REST API (/api/..., credentials/api.py) --------------------------------------------------------
+# --- REST API (/api/..., credentials/integration/jsonapi/) --------------------------------------------------------
 # The API views name their own authentication, parsers and renderers; these are the defaults the
 # libraries read. Field names and types stay as the models spell them (api_credentials, expires_in).
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "credentials.api.exception_handler",
+    "EXCEPTION_HANDLER": "credentials.integration.jsonapi.base.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
@@ -192,7 +192,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "credentials.api_schema.postprocess_jsonapi",
+        "credentials.integration.jsonapi.schema.postprocess_jsonapi",
     ],
     # /api/docs serves Swagger UI from the sidecar package: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -260,17 +260,17 @@ PORTICO_REMINDER_TEAM_EMAIL = env.str("PORTICO_REMINDER_TEAM_EMAIL", default="")
 CELERY_BEAT_SCHEDULE: dict = {
     # Hourly at :05: renewal reminders for keys and connection credentials at each threshold.
     "send-expiry-reminders": {
-        "task": "credentials.tasks.send_expiry_reminders",
+        "task": "credentials.expiry.tasks.send_expiry_reminders",
         "schedule": crontab(minute=5),
     },
     # Every 10 minutes: active keys past their expiry become expired and are withdrawn.
     "expire-keys": {
-        "task": "credentials.tasks.expire_keys",
+        "task": "credentials.keys.tasks.expire_keys",
         "schedule": crontab(minute="*/10"),
     },
     # Hourly at :35: a token fetch with each approved connection's credentials.
     "check-connections": {
-        "task": "credentials.tasks.check_connections",
+        "task": "credentials.connections.tasks.check_connections",
         "schedule": crontab(minute=35),
     },
     # Every minute: deliver outbox emails whose retry is due (SMTP was down, or a retry was lost).
@@ -281,17 +281,17 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Every minute: send the key deployments whose retry is due (also those whose countdown
     # retry the broker lost, or whose worker died mid-send).
     "retry-pending-deployments": {
-        "task": "credentials.tasks.retry_pending_deployments",
+        "task": "credentials.keys.tasks.retry_pending_deployments",
         "schedule": crontab(minute="*"),
     },
     # Every 5 minutes (:00, :05, ...): GET each runtime target's health URL, mark it up or down.
     "check-runtime-targets": {
-        "task": "credentials.tasks.check_runtime_targets",
+        "task": "credentials.keys.tasks.check_runtime_targets",
         "schedule": crontab(minute="*/5"),
     },
     # Hourly at :17: delete expired OAuth access tokens (they are refused anyway).
     "purge-expired-access-tokens": {
-        "task": "credentials.tasks.purge_expired_access_tokens",
+        "task": "credentials.integration.tasks.purge_expired_access_tokens",
         "schedule": crontab(minute=17),
     },
 }

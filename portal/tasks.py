@@ -4,7 +4,8 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from portal import audit
+from portal import audit, emails
+from portal.models import OutboundEmail
 
 
 @shared_task
@@ -18,9 +19,6 @@ def record_worker_heartbeat() -> None:
 def deliver_email(email_id: int) -> None:
     """Send one outbox email; on refusal it stays pending and is retried with backoff (here with
     a countdown, and by the deliver_due_emails sweep should that retry be lost)."""
-    from portal import emails
-    from portal.models import OutboundEmail
-
     if emails.deliver(email_id) != emails.REFUSED:
         return
     email = OutboundEmail.objects.filter(pk=email_id, state=OutboundEmail.State.PENDING).first()
@@ -32,8 +30,6 @@ def deliver_email(email_id: int) -> None:
 @shared_task
 def deliver_due_emails() -> int:
     """Sweep: queue delivery of every pending email whose next attempt is due."""
-    from portal import emails
-
     ids = emails.due_email_ids()
     for email_id in ids:
         deliver_email.delay(email_id)

@@ -4,8 +4,10 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from credentials import gateway, oauth
-from credentials import views as credential_views
+# The project's URLconf is the composition root: the one module of the shell that names the apps' views.
+from credentials.expiry import views as expiry_views
+from credentials.gateway import views as gateway_views
+from credentials.integration import oauth
 from portal import views
 
 
@@ -23,7 +25,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("preferences/", views.user_preferences, name="user-preferences"),
     # The dashboard shows what expires soon, which is the credentials app's to know.
-    path("admin-center/", credential_views.admin_dashboard, name="admin-center"),
+    path("admin-center/", expiry_views.admin_dashboard, name="admin-center"),
     path("admin-center/emails/", views.email_outbox, name="email-outbox"),
     path("admin-center/audit/", views.audit_log, name="audit-log"),
     path("manage/", views.manage, name="manage"),
@@ -34,8 +36,8 @@ urlpatterns = [
     # Portico's REST API: the client credentials grant, and what a bearer token stands for.
     path("oauth/token", oauth.token, name="oauth-token"),
     path("api/me", oauth.api_me, name="api-me"),
-    # The JSON:API provisioning API (credentials/api.py), its OpenAPI document and docs.
-    path("api/", include("credentials.api_urls")),
-    # Answered by credentials.gateway.GatewayVerifyMiddleware before this route is reached.
-    path(gateway.VERIFY_PATH.lstrip("/"), gateway.verify, name="gateway-verify"),
+    # The JSON:API provisioning API (credentials/integration/jsonapi/), its OpenAPI document and docs.
+    path("api/", include("credentials.integration.jsonapi.urls")),
+    # Answered by credentials.gateway.views.GatewayVerifyMiddleware before this route is reached.
+    path(gateway_views.VERIFY_PATH.lstrip("/"), gateway_views.verify, name="gateway-verify"),
 ]

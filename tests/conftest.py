@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from credentials.models import Tenant
-from credentials.tenant_credentials import parse_tenant_credentials
+from credentials.connections.pasted import parse_tenant_credentials
 from portal.roles import Role
 from tests.factories import OrganizationFactory, UserFactory, client_secret_json
 

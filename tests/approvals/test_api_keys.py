@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from approvals import services
 from approvals.models import ApprovalRequest, Decision
-from credentials import crypto
+from credentials.lib import crypto
 from credentials.models import ApiKey, KeySecret
 from portal.models import AuditEvent
 from portal.roles import Role

@@ -25,7 +25,7 @@ from pytest_httpserver import HTTPServer
 from approvals import services as approval_services
 from approvals.demo import seed_api_keys
 from approvals.models import ApprovalRequest
-from credentials.deployment import retry_due_deployments
+from credentials.keys.deployment import retry_due_deployments
 from credentials.models import Api, ApiKey, KeyDeployment
 from portal.models import User
 from portal.roles import Role
@@ -435,7 +435,7 @@ def test_another_consumers_key_cannot_be_renewed(page, live_server, demo_keys, d
     open_my_api_keys(page)
     expect(page.get_by_text(dana_key.prefix)).to_have_count(0)
 
-    renew_url = reverse("approvals:api-key-renew", args=[dana_key.pk])
+    renew_url = reverse("credentials:api-key-renew", args=[dana_key.pk])
     with page.expect_response(f"**{renew_url}") as response:
         post_form(page, renew_url)
 
@@ -451,7 +451,7 @@ def test_a_forged_renewal_of_the_unlimited_key_is_refused(page, live_server, dem
     login(page, live_server, "consumer")
     open_my_api_keys(page)
 
-    post_form(page, reverse("approvals:api-key-renew", args=[catalog.pk]))
+    post_form(page, reverse("credentials:api-key-renew", args=[catalog.pk]))
 
     expect(message(page)).to_have_text("Keys with an unlimited expiration period are not renewed.")
     expect(page.get_by_role("heading", name="My API Keys")).to_be_visible()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from credentials import crypto
+from credentials.lib import crypto
 from credentials.models import ApiCredential
 from credentials.services import API_CREDENTIAL_LIMIT_MESSAGE
 from portal.models import Organization

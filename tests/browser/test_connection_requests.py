@@ -16,7 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 from approvals import services as approval_services
 from approvals.demo import seed_connection_requests
 from credentials.models import ConnectionRequest, Tenant
-from credentials.tenant_credentials import parse_tenant_credentials
+from credentials.connections.pasted import parse_tenant_credentials
 from credentials.views import EDIT_SUCCESS, REESTABLISH_SUCCESS
 from portal.models import User
 from tests.browser.helpers import login

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from approvals import services as approval_services
-from credentials.dashboard import expiry_chart, expiry_weeks
+from credentials.expiry.dashboard import expiry_chart, expiry_weeks
 from credentials.models import ApiKey
 from portal.emails import send_templated_email
 from portal.models import OutboundEmail

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from credentials import crypto
+from credentials.lib import crypto
 from credentials.models import Api, ApiKey, KeyDeployment, RuntimeTarget
 from portal.models import AuditEvent
 from portal.roles import Role

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from credentials import crypto, services
-from credentials.demo import DEMO_CLIENT_SECRET, seed_api_credential
+from credentials.integration.demo import DEMO_CLIENT_SECRET, seed_api_credential
 from credentials.models import AccessToken, ApiCredential, ClientIdIsImmutable, Role
 from portal.models import AuditEvent
 from portal.roles import Role as PortalRole

@@ -7,8 +7,8 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from credentials import crypto
-from credentials.crypto import DecryptionError, MalformedSecret, generate_secret, secret_prefix, verify_secret
+from credentials.lib import crypto
+from credentials.lib.crypto import DecryptionError, MalformedSecret, generate_secret, secret_prefix, verify_secret
 
 SECRET_SHAPE = re.compile(r"^prt_key_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}$")
 

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from credentials import deployment
+from credentials.keys import deployment
 from credentials.models import ApiKey, KeyDeployment, KeySecret, RuntimeTarget
 from credentials.services import api_key_issue, api_key_renew
 from portal.models import AuditEvent

@@ -3,9 +3,9 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import connection
 
-from credentials import crypto
-from credentials.crypto import DecryptionError
-from credentials.fields import EncryptedJSONField, EncryptedTextField, encrypted_fields
+from credentials.lib import crypto
+from credentials.lib.crypto import DecryptionError
+from credentials.lib.fields import EncryptedJSONField, EncryptedTextField, encrypted_fields
 from tests.testapp.models import SecretNote
 
 PLAINTEXT = "s3cr3t-VALUE-123="

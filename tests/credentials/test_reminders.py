@@ -179,7 +179,7 @@ def test_a_renewed_key_is_not_expired(key, consumer):
 def test_a_failing_token_fetch_flags_the_connection_and_emails_once_per_incident(
     approved_connection, httpserver, hub_admin, mailoutbox, django_capture_on_commit_callbacks
 ):
-    from credentials.tenant_credentials import parse_tenant_credentials
+    from credentials.connections.pasted import parse_tenant_credentials
 
     httpserver.expect_request("/fail/oauth/token").respond_with_json({"error": "invalid_client"}, status=401)
     ConnectionRequest.objects.filter(pk=approved_connection.pk).update(

@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
-from credentials.crypto import DecryptionError
+from credentials.lib.crypto import DecryptionError
 from credentials.management.commands import rotate_encryption_keys
 from tests.testapp.models import SecretNote
 

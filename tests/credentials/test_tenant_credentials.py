@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from credentials.tenant_credentials import (
+from credentials.connections.pasted import (
     CERTIFICATE,
     CLIENT_SECRET,
     MAX_PASTE_CHARS,

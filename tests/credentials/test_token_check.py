@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from credentials import token_check
-from credentials.tenant_credentials import TenantCredentials, parse_tenant_credentials
+from credentials.connections.pasted import TenantCredentials, parse_tenant_credentials
 from credentials.token_check import TokenCheckResult, check_token
 from tests.credentials.certs import make_ca, make_cert
 

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from credentials.validity import credential_expiry, credential_validity, days_left
+from credentials.lib.validity import credential_expiry, credential_validity, days_left
 
 
 def test_credentials_generated_from_february_2024_are_valid_365_days():

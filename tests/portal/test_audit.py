@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
-from credentials import crypto
+from credentials.lib import crypto
 from portal.audit import AuditContextMiddleware, SecretInAuditSummary, record
 from portal.models import AuditEvent, AuditLogIsAppendOnly
 

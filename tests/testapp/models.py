@@ -1,6 +1,6 @@
 from django.db import models
 
-from credentials.fields import EncryptedJSONField, EncryptedTextField
+from credentials.lib.fields import EncryptedJSONField, EncryptedTextField
 
 
 class SecretNote(models.Model):

@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from credentials import reminders
-from credentials.models import ConnectionRequest
+from credentials.connections import health
+from credentials.connections.models import ConnectionRequest
 
 
 class Command(BaseCommand):
@@ -13,10 +13,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List the connections; call nothing.")
 
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
-        for pk in reminders.approved_connection_ids():
+        for pk in health.approved_connection_ids():
             request = ConnectionRequest.objects.select_related("tenant").get(pk=pk)
             if dry_run:
                 self.stdout.write(f"would check: {request.tenant.alias} ({request.token_url})")
                 continue
-            health = reminders.check_connection(pk)
-            self.stdout.write(f"{request.tenant.alias}: {health}")
+            state = health.check_connection(pk)
+            self.stdout.write(f"{request.tenant.alias}: {state}")

@@ -19,8 +19,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 from django.urls import reverse
 
-from credentials import services
-from credentials.models import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, Role
+from credentials.integration import services
+from credentials.integration.models import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, Role
 from portal.models import Organization
 
 

@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from credentials import reminders
-from credentials.models import ApiKey
+from credentials.keys import expire
+from credentials.keys.models import ApiKey
 
 
 class Command(BaseCommand):
@@ -14,11 +14,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
         if dry_run:
-            for pk in reminders.expired_key_ids():
+            for pk in expire.expired_key_ids():
                 key = ApiKey.objects.select_related("api").get(pk=pk)
                 self.stdout.write(
                     f"would expire: {key.api.name} key {key.prefix} (expired {key.expires_at:%Y-%m-%d %H:%M})"
                 )
             return
-        count = reminders.expire_due_keys()
+        count = expire.expire_due_keys()
         self.stdout.write(self.style.SUCCESS(f"{count} key(s) expired."))

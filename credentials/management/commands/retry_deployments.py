@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from credentials import deployment
+from credentials.keys import deployment
 
 
 class Command(BaseCommand):

@@ -10,8 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 
-from credentials import crypto
-from credentials.fields import encrypted_fields
+from credentials.lib import crypto
+from credentials.lib.fields import encrypted_fields
 
 BATCH = 500
 

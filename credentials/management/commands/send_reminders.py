@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from credentials import reminders
+from credentials.expiry import reminders
 
 
 class Command(BaseCommand):

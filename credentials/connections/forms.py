@@ -1,0 +1,96 @@
+from datetime import UTC, datetime, time
+
+from django import forms
+from django.utils import timezone
+
+from credentials.connections.models import Tenant
+from credentials.connections.pasted import CredentialsError, TenantCredentials, parse_tenant_credentials
+from portal.models import Organization
+
+CREDENTIALS_HELP = (
+    "Paste the JSON you copied from the API Management tenant: either url, tokenUrl, clientId and "
+    "clientSecret, or url, tokenurl, certurl, certificate and key."
+)
+
+
+class TenantForm(forms.Form):
+    alias = forms.CharField(label="API portal alias", max_length=100)
+    url = forms.URLField(label="API portal URL", max_length=500, assume_scheme="https")
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if not url.startswith("https://"):
+            raise forms.ValidationError("The API portal URL must start with https://.")
+        return url
+
+
+class CredentialsForm(forms.Form):
+    """The pasted credentials, their generation date and the explicit "save without test"."""
+
+    credentials = forms.CharField(
+        label="API Portal Access Credentials",
+        widget=forms.Textarea(attrs={"rows": 9, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=CREDENTIALS_HELP,
+        strip=False,
+    )
+    generated_on = forms.DateField(
+        label="Credentials generated on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=(
+            "Leave empty for today. Credentials are valid for 365 days; credentials generated "
+            "before February 2024 keep their 65-day validity."
+        ),
+    )
+    skip_test = forms.BooleanField(
+        label="Save without testing the connection",
+        required=False,
+        help_text="Only when the token URL cannot be reached from the hub yet. This is recorded in the audit log.",
+    )
+
+    def clean_credentials(self) -> TenantCredentials:
+        try:
+            return parse_tenant_credentials(self.cleaned_data["credentials"])
+        except CredentialsError as exc:
+            # Each message names its field already ("The "tokenUrl" field must start with https://.").
+            raise forms.ValidationError([message for _field, message in exc.errors]) from exc
+
+    def clean_generated_on(self) -> datetime:
+        day = self.cleaned_data.get("generated_on")
+        now = timezone.now()
+        if day is None:
+            return now
+        if day > now.date():
+            raise forms.ValidationError("The generation date cannot be in the future.")
+        if day == now.date():
+            return now
+        return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class ConnectionRequestSubmitForm(CredentialsForm):
+    tenant = forms.ModelChoiceField(label="API portal", queryset=Tenant.objects.none(), empty_label=None)
+
+    field_order = ["tenant", "credentials", "generated_on", "skip_test"]
+
+    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tenant"].queryset = Tenant.objects.filter(organization=organization)
+
+
+class ApprovedRequestsFilterForm(forms.Form):
+    SORTS = {
+        "alias": "tenant__alias",
+        "-alias": "-tenant__alias",
+        "approved": "decided_at",
+        "-approved": "-decided_at",
+        "expires": "expires_at",
+        "-expires": "-expires_at",
+        "health": "health",
+        "-health": "-health",
+    }
+    q = forms.CharField(label="Search", required=False, max_length=100)
+    sort = forms.ChoiceField(required=False, choices=[(key, key) for key in SORTS])
+
+    def ordering(self) -> str:
+        sort = self.cleaned_data.get("sort") if self.is_valid() else ""
+        return self.SORTS.get(sort or "-approved", "-decided_at")

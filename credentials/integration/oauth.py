@@ -1,0 +1,422 @@
+"""OAuth 2.0 for Portico's REST API: the token endpoint and bearer authentication.
+
+POST /oauth/token is the client credentials grant (RFC 6749 section 4.4). oauthlib's
+BackendApplicationServer parses the request and writes the answers and errors of sections 5.1 and
+5.2; PorticoRequestValidator backs it with ApiCredential: the client secret is checked against its
+keyed hash in constant time, and a token is stored as prefix + keyed hash (AccessToken), never in
+clear. A token dies when it expires, when its credential's secret changes (secret_version) or when
+the credential is deleted.
+
+Repeated failures are rate-limited per client address and per client ID in Django's cache (see
+FailureLimiter): the default local-memory cache counts per process, so with several processes set
+CACHE_URL to a shared cache (Redis) for one count.
+
+Views of the REST API authenticate with `authenticate_bearer()` or `@bearer_required`.
+"""
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import unquote_plus
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET
+from oauthlib.common import Request as OAuthRequest
+from oauthlib.oauth2 import BackendApplicationServer, RequestValidator
+from oauthlib.oauth2.rfc6749 import errors
+
+from credentials.integration import services
+from credentials.integration.models import AccessToken, ApiCredential, Role
+from credentials.lib import crypto
+from portal.audit import client_ip
+from portal.models import Organization
+
+log = logging.getLogger(__name__)
+
+TOKEN_KIND = "at"  # noqa: S105 - a kind, not a secret: tokens look like prt_at_<lookup>_<secret><checksum>
+GRANT_TYPE = "client_credentials"
+REALM = "Portico"
+BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+# Spent on an unknown client ID so that it costs what a wrong secret costs.
+_UNKNOWN_CLIENT_DIGEST = "0" * 64
+
+
+class _ClientAuth:
+    """How the client presented its credentials, read without judging them yet."""
+
+    __slots__ = ("client_id", "client_secret", "method", "problem")
+
+    def __init__(self, client_id: str | None, client_secret: str | None, method: str, problem: str = "") -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.method = method  # "basic", "body" or "none"
+        self.problem = problem  # set when the request mixes methods or the header is malformed
+
+
+@sensitive_variables("secret", "decoded", "body_secret")
+def _read_client_auth(authorization: str, body_client_id: str | None, body_secret: str | None) -> _ClientAuth:
+    """RFC 6749 section 2.3.1: HTTP Basic (client ID and secret form-encoded, then base64) or
+    client_id and client_secret in the form body; never both."""
+    if authorization:
+        scheme, _, encoded = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return _ClientAuth(None, None, "basic", "invalid_client:Use HTTP Basic to authenticate the client.")
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return _ClientAuth(None, None, "basic", "invalid_client:The Basic credentials are not valid base64.")
+        raw_id, colon, secret = decoded.partition(":")
+        if not colon:
+            return _ClientAuth(None, None, "basic", "invalid_client:The Basic credentials have no client secret.")
+        client_id, secret = unquote_plus(raw_id), unquote_plus(secret)
+        if body_secret is not None:
+            return _ClientAuth(
+                client_id,
+                None,
+                "basic",
+                "invalid_request:Use one client authentication method, HTTP Basic or client_id and "
+                "client_secret in the body, not both.",
+            )
+        if body_client_id is not None and body_client_id != client_id:
+            return _ClientAuth(
+                client_id, None, "basic", "invalid_request:The client_id in the body differs from the Basic one."
+            )
+        return _ClientAuth(client_id, secret, "basic")
+    if body_client_id or body_secret:
+        return _ClientAuth(body_client_id, body_secret, "body")
+    return _ClientAuth(None, None, "none")
+
+
+def _raise_problem(problem: str, request: OAuthRequest) -> None:
+    code, _, description = problem.partition(":")
+    if code == "invalid_request":
+        raise errors.InvalidRequestError(description=description, request=request)
+    raise errors.InvalidClientError(description=description, request=request)
+
+
+class PorticoRequestValidator(RequestValidator):
+    """oauthlib's questions, answered from ApiCredential and AccessToken."""
+
+    def client_authentication_required(self, request: OAuthRequest, *args: Any, **kwargs: Any) -> bool:
+        return True  # confidential clients only: the client credentials grant allows no other
+
+    @sensitive_variables("auth")
+    def authenticate_client(self, request: OAuthRequest, *args: Any, **kwargs: Any) -> bool:
+        auth = _read_client_auth(request.headers.get("Authorization", ""), request.client_id, request.client_secret)
+        if auth.problem:
+            _raise_problem(auth.problem, request)
+        if not auth.client_id or not auth.client_secret:
+            raise errors.InvalidClientError(
+                description="Client authentication is required: HTTP Basic with the client ID and secret, "
+                "or client_id and client_secret in the form body.",
+                request=request,
+            )
+        credential = None
+        if len(auth.client_id) <= 64:
+            # Only the credential's own row: its scopes and lifetime are on it, no join needed.
+            with contextlib.suppress(ApiCredential.DoesNotExist):
+                credential = ApiCredential.objects.get(client_id=auth.client_id)
+        digest = credential.secret_digest if credential is not None else _UNKNOWN_CLIENT_DIGEST
+        # Always hash and compare, so an unknown client ID answers as slowly as a wrong secret.
+        if not crypto.verify_secret(auth.client_secret, digest) or credential is None or not credential.confidential:
+            raise errors.InvalidClientError(
+                description="Client authentication failed: unknown client ID or wrong client secret.",
+                request=request,
+            )
+        request.client = credential
+        request.client_id = credential.client_id
+        return True
+
+    def authenticate_client_id(self, client_id: str, request: OAuthRequest, *args: Any, **kwargs: Any) -> bool:
+        return False  # no public clients
+
+    def validate_grant_type(
+        self, client_id: str, grant_type: str, client: ApiCredential, request: OAuthRequest, *args: Any, **kwargs: Any
+    ) -> bool:
+        return grant_type == GRANT_TYPE and client.confidential
+
+    def get_default_scopes(self, client_id: str, request: OAuthRequest, *args: Any, **kwargs: Any) -> list[str]:
+        return request.client.scope_list
+
+    def validate_scopes(
+        self,
+        client_id: str,
+        scopes: list[str],
+        client: ApiCredential,
+        request: OAuthRequest,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        # A client may ask for less than its role allows (a read-only token of an admin client).
+        return set(scopes) <= set(client.scope_list)
+
+    def save_bearer_token(self, token: dict, request: OAuthRequest, *args: Any, **kwargs: Any) -> None:
+        secret: crypto.GeneratedSecret = request.portico_token
+        services.access_token_store(
+            credential=request.client,
+            prefix=secret.prefix,
+            digest=secret.digest,
+            scopes=token["scope"],
+            expires_in=token["expires_in"],
+        )
+
+
+def _generate_token(request: OAuthRequest) -> str:
+    secret = crypto.generate_secret(TOKEN_KIND)
+    request.portico_token = secret  # save_bearer_token stores its prefix and digest
+    return secret.value
+
+
+def _token_lifetime(request: OAuthRequest) -> int:
+    return request.client.expires_in
+
+
+server = BackendApplicationServer(
+    PorticoRequestValidator(), token_generator=_generate_token, token_expires_in=_token_lifetime
+)
+
+
+# --- Rate limit of failures ------------------------------------------------------------------------
+class FailureLimiter:
+    """At most `limit` failed token requests a window per client address and per client ID;
+    beyond that every request of that address or client gets 429 until the window ends, so a
+    secret cannot be guessed by brute force. Counters live in Django's cache (fixed windows)."""
+
+    def __init__(self, prefix: str = "oauth-token-failures") -> None:
+        self.prefix = prefix
+
+    @property
+    def limit(self) -> int:
+        return settings.PORTICO_OAUTH_FAILURE_LIMIT
+
+    @property
+    def window(self) -> int:
+        return settings.PORTICO_OAUTH_FAILURE_WINDOW
+
+    def _keys(self, ip: str | None, client_id: str | None) -> tuple[list[str], float]:
+        now = time.time()
+        start = int(now // self.window) * self.window
+        keys = []
+        for kind, value in (("ip", ip), ("client", client_id)):
+            if value:
+                # Hashed: a client ID is whatever the caller sent, and cache keys must be short and plain.
+                digest = hashlib.sha256(value.encode()).hexdigest()[:32]
+                keys.append(f"{self.prefix}:{kind}:{digest}:{start}")
+        return keys, start + self.window - now
+
+    def retry_after(self, *, ip: str | None, client_id: str | None) -> int | None:
+        """Seconds until this address or client may try again, or None when it may now."""
+        keys, remaining = self._keys(ip, client_id)
+        counts = cache.get_many(keys) if keys else {}
+        if any(count >= self.limit for count in counts.values()):
+            return max(1, math.ceil(remaining))
+        return None
+
+    def record_failure(self, *, ip: str | None, client_id: str | None) -> None:
+        keys, _ = self._keys(ip, client_id)
+        for key in keys:
+            cache.add(key, 0, timeout=self.window * 2)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, timeout=self.window * 2)
+
+
+limiter = FailureLimiter()
+
+
+def _error_response(error: str, description: str, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+@csrf_exempt
+@sensitive_post_parameters("client_secret")
+@sensitive_variables("body", "auth")
+def token(request: HttpRequest) -> HttpResponse:
+    """POST /oauth/token: the client credentials grant. JSON answers per RFC 6749 5.1 and 5.2."""
+    if request.method != "POST":
+        return _error_response("invalid_request", "The token endpoint accepts POST only.", 405, {"Allow": "POST"})
+    ip = client_ip(request)
+    content_type = request.content_type or ""
+    body = request.body.decode("utf-8", errors="replace")
+    # Only to count failures per client: the header or body as sent, judged later by the validator.
+    body_params = request.POST if content_type == "application/x-www-form-urlencoded" else {}
+    auth = _read_client_auth(
+        request.headers.get("Authorization", ""), body_params.get("client_id"), body_params.get("client_secret")
+    )
+    retry_after = limiter.retry_after(ip=ip, client_id=auth.client_id)
+    if retry_after is not None:
+        log.warning("Token request refused: too many failures (address %s, client %r)", ip, auth.client_id)
+        return _error_response(
+            "temporarily_unavailable",
+            f"Too many failed token requests from this address or for this client. Try again in {retry_after} s.",
+            429,
+            {"Retry-After": str(retry_after)},
+        )
+    if content_type != "application/x-www-form-urlencoded":
+        status = 400
+        response = _error_response(
+            "invalid_request",
+            "Send the token request as application/x-www-form-urlencoded (RFC 6749 section 4.4.2).",
+            status,
+        )
+    else:
+        headers = {"Content-Type": content_type}
+        if "Authorization" in request.headers:
+            headers["Authorization"] = request.headers["Authorization"]
+        try:
+            headers, payload, status = server.create_token_response(
+                request.build_absolute_uri(), http_method="POST", body=body, headers=headers
+            )
+        except errors.OAuth2Error as exc:  # refused before a grant type handles it (query parameters)
+            headers, payload, status = exc.headers, exc.json, exc.status_code
+        response = HttpResponse(payload, status=status, content_type="application/json")
+        for name, value in {"Cache-Control": "no-store", "Pragma": "no-cache", **headers}.items():
+            if name.lower() != "content-type":
+                response[name] = value
+        if status == 401:
+            # RFC 6749 section 5.2: the challenge names the scheme the client may authenticate with.
+            response["WWW-Authenticate"] = BASIC_CHALLENGE
+    if status >= 400:
+        # Per client ID only when the client failed to authenticate: that is what guessing looks like.
+        limiter.record_failure(ip=ip, client_id=auth.client_id if status == 401 else None)
+        if status == 401:
+            log.warning("Token request from %s: client authentication failed (client %r)", ip, auth.client_id)
+    return response
+
+
+# --- Bearer authentication for the REST API --------------------------------------------------------
+@dataclass(frozen=True)
+class BearerAuth:
+    """The credential and token a request authenticated with."""
+
+    credential: ApiCredential
+    token: AccessToken
+
+    @property
+    def organization(self) -> Organization:
+        return self.credential.organization
+
+    @property
+    def role(self) -> Role:
+        return self.credential.role
+
+    def allows(self, scope: str) -> bool:
+        """Whether the token may do `scope` ("read", "write") now: it was given that scope and the
+        credential's role still grants it."""
+        return scope in self.token.scope_list and scope in self.credential.role.scopes.split()
+
+
+def _bearer_value(request: HttpRequest) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+@sensitive_variables("value")
+def authenticate_bearer(request: HttpRequest) -> tuple[ApiCredential, AccessToken] | None:
+    """The credential and token of a request's `Authorization: Bearer` token, or None when it is
+    missing, malformed, unknown, expired, or was issued before the credential's secret changed."""
+    value = _bearer_value(request)
+    if value is None:
+        return None
+    try:
+        prefix = crypto.secret_prefix(value, TOKEN_KIND)
+    except crypto.MalformedSecret:
+        return None
+    try:
+        token = AccessToken.objects.select_related("credential__role", "credential__organization").get(prefix=prefix)
+    except AccessToken.DoesNotExist:
+        return None
+    if not crypto.verify_secret(value, token.digest):
+        return None
+    credential = token.credential
+    if token.is_expired() or token.secret_version != credential.secret_version:
+        return None
+    services.api_credential_mark_used(credential=credential)
+    return credential, token
+
+
+def bearer_challenge(request: HttpRequest) -> JsonResponse:
+    """401 with the RFC 6750 challenge: no error code when no token was sent, invalid_token otherwise."""
+    if _bearer_value(request) is None:
+        return _error_response(
+            "invalid_request",
+            "Authenticate with a bearer token from POST /oauth/token: Authorization: Bearer <access_token>.",
+            401,
+            {"WWW-Authenticate": f'Bearer realm="{REALM}"'},
+        )
+    description = "The access token is invalid, expired or revoked. Get a new one from POST /oauth/token."
+    return _error_response(
+        "invalid_token",
+        description,
+        401,
+        {"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token", error_description="{description}"'},
+    )
+
+
+def insufficient_scope(scope: str) -> JsonResponse:
+    """403 for a valid token that may not do this (a read-only token that tries to write)."""
+    return _error_response(
+        "insufficient_scope",
+        f"This access token does not have the {scope} scope: its credential's role does not allow it.",
+        403,
+        {"WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'},
+    )
+
+
+def bearer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For REST API views: 401 without a valid bearer token, else `request.bearer` (BearerAuth).
+    CSRF does not apply: the token is in a header no other site can make a browser send."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        authenticated = authenticate_bearer(request)
+        if authenticated is None:
+            return bearer_challenge(request)
+        request.bearer = BearerAuth(*authenticated)
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapped)
+
+
+@require_GET
+@never_cache
+@bearer_required
+def api_me(request: HttpRequest) -> JsonResponse:
+    """GET /api/me: which organization and role the bearer token stands for."""
+    bearer: BearerAuth = request.bearer
+    credential, token = bearer.credential, bearer.token
+    return JsonResponse(
+        {
+            "organization": {"slug": credential.organization.slug, "name": credential.organization.name},
+            "role": {"id": credential.role.public_id, "name": credential.role.name, "kind": credential.role.kind},
+            "api_credential": {
+                "id": credential.public_id,
+                "client_id": credential.client_id,
+                "name": credential.name,
+                "mode": credential.mode,
+            },
+            "scope": token.scopes,
+            "expires_at": token.expires_at.isoformat(),
+            "expires_in": max(0, int((token.expires_at - timezone.now()).total_seconds())),
+        }
+    )

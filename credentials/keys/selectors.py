@@ -1,0 +1,137 @@
+"""Reads of APIs, API keys and runtime targets, ready to render (the same queries at any size)."""
+
+from datetime import timedelta
+
+from django.contrib.auth.models import Permission
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from credentials.keys.models import Api, ApiKey, KeyDeployment, KeySecret, RuntimeTarget
+from portal import roles
+from portal.models import User
+
+
+def api_catalog() -> QuerySet[Api]:
+    return Api.objects.select_related("runtime_target").order_by("name")
+
+
+def api_key_list(*, consumer: User) -> QuerySet[ApiKey]:
+    """The consumer's keys (never anyone else's), with what My API Keys shows, in one query."""
+    return (
+        ApiKey.objects.filter(consumer=consumer)
+        .exclude(status=ApiKey.Status.REJECTED, updated_at__lt=timezone.now() - timedelta(days=30))
+        .select_related("api")
+        .order_by("api__name", "-created_at")
+    )
+
+
+def api_key_of_consumer(*, consumer: User, pk: int) -> ApiKey:
+    """One of the consumer's keys; another consumer's key answers 404, whatever the URL says."""
+    return get_object_or_404(api_key_list(consumer=consumer), pk=pk)
+
+
+def open_key_api_ids(*, consumer: User) -> set[int]:
+    return set(
+        ApiKey.objects.filter(consumer=consumer, status__in=ApiKey.OPEN_STATUSES).values_list("api_id", flat=True)
+    )
+
+
+def key_secret_grace_list(*, api_key: ApiKey) -> QuerySet[KeySecret]:
+    """Rotated secrets still in their grace period, for My API Keys."""
+    return api_key.secrets.filter(valid_until__gt=timezone.now()).order_by("valid_until")
+
+
+# --- Admin Center: APIs, their keys, runtime targets ---------------------------------------------
+def api_admin_list() -> QuerySet[Api]:
+    """Admin Center > APIs: each API with its provider, approvers, group and runtime target, and its
+    count of usable keys: two queries (APIs, approvers) whatever the number of APIs or keys."""
+    usable = Q(keys__status=ApiKey.Status.ACTIVE) & (
+        Q(keys__expires_at__isnull=True) | Q(keys__expires_at__gt=timezone.now())
+    )
+    return (
+        Api.objects.select_related("provider", "approver_group", "runtime_target")
+        .prefetch_related(Prefetch("approvers", queryset=User.objects.order_by("first_name", "last_name", "username")))
+        .annotate(active_key_count=Count("keys", filter=usable))
+        .order_by("name", "pk")
+    )
+
+
+def api_admin_get(*, pk: int) -> Api:
+    return get_object_or_404(
+        Api.objects.select_related("provider", "approver_group", "runtime_target").prefetch_related("approvers"), pk=pk
+    )
+
+
+def api_key_admin_list(*, api: Api, q: str = "") -> QuerySet[ApiKey]:
+    """The keys of one API with their consumers, in one query: usable keys first, the soonest
+    expiry first and unlimited ones after them; revoked and rejected keys last."""
+    keys = ApiKey.objects.filter(api=api).select_related("consumer", "api")
+    if q:
+        keys = keys.filter(
+            Q(consumer__username__icontains=q)
+            | Q(consumer__email__icontains=q)
+            | Q(consumer__first_name__icontains=q)
+            | Q(consumer__last_name__icontains=q)
+            | Q(prefix__icontains=q)
+        )
+    closed = Case(When(status__in=ApiKey.OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return keys.annotate(closed=closed).order_by("closed", F("expires_at").asc(nulls_last=True), "-created_at", "pk")
+
+
+def api_key_admin_get(*, api: Api, pk: int) -> ApiKey:
+    """One key of the API; a key of another API answers 404, whatever the URL says."""
+    return get_object_or_404(ApiKey.objects.filter(api=api).select_related("consumer", "api"), pk=pk)
+
+
+def _has_portal_perm(perms: tuple[str, ...]) -> Exists:
+    codenames = [perm.split(".", 1)[1] for perm in perms]
+    return Exists(
+        Permission.objects.filter(group__user=OuterRef("pk"), content_type__app_label="portal", codename__in=codenames)
+    )
+
+
+def approver_candidates() -> QuerySet[User]:
+    """Active users who may be named approvers, each marked with whether their role lets them
+    decide in the Approvals inbox (is_approver) or run the Admin Center (is_hub_admin); one query."""
+    return (
+        User.objects.filter(is_active=True)
+        .annotate(
+            is_approver=_has_portal_perm(roles.APPROVER_PERMS), is_hub_admin=_has_portal_perm(roles.HUB_ADMIN_PERMS)
+        )
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def _count_of(queryset: QuerySet, column: str) -> Coalesce:
+    counted = queryset.order_by().values(column).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def runtime_target_list() -> QuerySet[RuntimeTarget]:
+    """Admin Center > Runtime targets, with how many APIs use each and how many deployments wait
+    or failed: one query whatever the number of targets, APIs or deployments."""
+    deployments = KeyDeployment.objects.filter(target=OuterRef("pk"))
+    return RuntimeTarget.objects.annotate(
+        api_count=_count_of(Api.objects.filter(runtime_target=OuterRef("pk")), "runtime_target"),
+        pending_deployments=_count_of(deployments.filter(state=KeyDeployment.State.PENDING), "target"),
+        failed_deployments=_count_of(deployments.filter(state=KeyDeployment.State.FAILED), "target"),
+    ).order_by("name")
+
+
+def runtime_target_get(*, pk: int) -> RuntimeTarget:
+    return get_object_or_404(RuntimeTarget, pk=pk)

@@ -1,0 +1,77 @@
+"""Encrypted model fields for secrets Portico must use (after orcasgit/django-fernet-fields).
+
+The column holds a Fernet token; Python code sees the plaintext. A token that no configured key
+opens raises DecryptionError rather than handing back ciphertext. Ciphertexts are randomised, so
+lookups (other than isnull), uniqueness and indexes would be meaningless and are refused.
+"""
+
+import json
+from typing import Any
+
+from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.db import models
+
+from credentials.lib import crypto
+
+
+class EncryptedTextField(models.TextField):
+    description = "Text encrypted at rest with MultiFernet"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        for option in ("primary_key", "unique", "db_index"):
+            if kwargs.get(option):
+                raise ImproperlyConfigured(f"{type(self).__name__} does not support {option}=True.")
+        super().__init__(*args, **kwargs)
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name != "isnull":
+            raise FieldError(f"{type(self).__name__} does not support '{lookup_name}' lookups.")
+        return super().get_lookup(lookup_name)
+
+    def get_transform(self, lookup_name: str) -> Any:
+        raise FieldError(f"{type(self).__name__} does not support transforms.")
+
+    def to_plaintext(self, value: Any) -> str:
+        return str(value)
+
+    def from_plaintext(self, plaintext: str) -> Any:
+        return plaintext
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return crypto.encrypt(self.to_plaintext(value))
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None:
+            return None
+        return self.from_plaintext(crypto.decrypt(value))
+
+    def to_python(self, value: Any) -> Any:
+        return value
+
+
+class EncryptedJSONField(EncryptedTextField):
+    """A JSON object encrypted as one Fernet token (e.g. a tenant's pasted credentials)."""
+
+    description = "JSON encrypted at rest with MultiFernet"
+
+    def to_plaintext(self, value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def from_plaintext(self, plaintext: str) -> Any:
+        return json.loads(plaintext)
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], EncryptedTextField]]:
+    """Every concrete encrypted field of every installed model, for key rotation."""
+    from django.apps import apps
+
+    found = []
+    for model in apps.get_models():
+        if not model._meta.managed or model._meta.proxy:
+            continue
+        for field in model._meta.concrete_fields:
+            if isinstance(field, EncryptedTextField):
+                found.append((model, field))
+    return found
