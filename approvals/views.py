@@ -25,7 +25,7 @@ def connections_pending(request: HtmxHttpRequest) -> HttpResponse:
         "nav_section": "admin-center",
         "admin_section": "connections-pending",
     }
-    return TemplateResponse(request, "credentials/connectionrequest_pending.html", context)
+    return TemplateResponse(request, "approvals/connectionrequest_pending.html", context)
 
 
 @require_POST
@@ -50,7 +50,7 @@ def connection_request_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse
     if not wants_fragment(request):
         return redirect("approvals:connections-pending")
     context = {"request_row": connection_request, "reject_form": posted.reject_form if error else RejectForm()}
-    response = TemplateResponse(request, "credentials/partials/pending_decided.html", context)
+    response = TemplateResponse(request, "approvals/connectionrequest_pending.html#pending-decided", context)
     response["HX-Trigger"] = "connection-request-decided"
     return response
 
@@ -95,6 +95,6 @@ def approval_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "reject_form": posted.reject_form if error else RejectForm(),
         "decided_now": approval.decisions.filter(approver=request.user).exists(),
     }
-    response = TemplateResponse(request, "approvals/partials/approval_decided.html", context)
+    response = TemplateResponse(request, "approvals/approvalrequest_inbox.html#approval-decided", context)
     response["HX-Trigger"] = "approval-decided"
     return response

@@ -60,7 +60,7 @@ def seed() -> Data:
     from django.utils import timezone
     from rest_framework_api_key.models import APIKey
 
-    from credentials import crypto
+    from credentials.lib import crypto
     from credentials.models import Api, ApiKey, KeySecret, RuntimeTarget
     from portal.models import Organization, User
 

@@ -48,18 +48,21 @@ def seed() -> dict:
     from django.core.management import call_command
     from django.db import connections
 
-    from credentials import crypto, services
+    from credentials.integration import services as integration_services
+    from credentials.lib import crypto
     from portal.models import Organization
 
     call_command("migrate", verbosity=0)
     organization = Organization.objects.create(name="Bench", slug="bench")
     clients, credentials = [], []
     for number in range(3):
-        credential, secret = services.api_credential_create(organization=organization, name=f"bench {number}")
+        credential, secret = integration_services.api_credential_create(
+            organization=organization, name=f"bench {number}"
+        )
         clients.append((credential.client_id, secret.value))
         credentials.append(credential)
     token = crypto.generate_secret("at")
-    services.access_token_store(
+    integration_services.access_token_store(
         credential=credentials[0], prefix=token.prefix, digest=token.digest, scopes="read write", expires_in=86400
     )
     connections.close_all()
@@ -70,7 +73,7 @@ def secret_check_costs() -> dict[str, float]:
     """Microseconds to check one client secret: Portico's keyed hash against Django's PBKDF2."""
     from django.contrib.auth.hashers import check_password, make_password
 
-    from credentials import crypto
+    from credentials.lib import crypto
 
     value = crypto.generate_secret("cs").value
     digest = crypto.hash_secret(value)

@@ -1,4 +1,4 @@
-"""Benchmark: the reminder sweep (credentials.reminders.send_due_reminders) among few and many keys.
+"""Benchmark: the reminder sweep (credentials.expiry.reminders.send_due_reminders) among few and many keys.
 
 Run by hand, never by the tests (bench/README.md): ``.venv/bin/python bench/reminder_sweep.py``.
 
@@ -218,7 +218,7 @@ def child(now: datetime, explain: bool, trace: bool) -> None:
     django.setup()
     from django.db import connection
 
-    from credentials import reminders
+    from credentials.expiry import reminders
 
     if explain:
         for threshold, after, until in reminders.windows(now):

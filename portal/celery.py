@@ -11,9 +11,7 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # The credentials app keeps a tasks module in each of its domains.
-app.autodiscover_tasks(
-    ["credentials.connections", "credentials.keys", "credentials.expiry", "credentials.integration"]
-)
+app.autodiscover_tasks(["credentials.connections", "credentials.keys", "credentials.expiry", "credentials.integration"])
 
 
 @app.on_after_configure.connect

@@ -1,3 +1,5 @@
+from typing import Any, cast
+
 from django import forms
 
 
@@ -10,12 +12,12 @@ class AuditFilterForm(forms.Form):
     target_type = forms.CharField(required=False, widget=forms.HiddenInput)
     target_id = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: object, actions: list[str], **kwargs: object) -> None:
+    def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Any action")] + [(a, a) for a in actions]
+        cast(forms.ChoiceField, self.fields["action"]).choices = [("", "Any action")] + [(a, a) for a in actions]
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = cast(dict[str, Any], super().clean())  # Form.clean() returns cleaned_data, never None
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", "The end date is before the start date.")

@@ -1,4 +1,4 @@
-"""The one way from domain code to Celery (zulip's `queue_event_on_commit`).
+"""The one way from domain code to Celery: tasks are named, never imported.
 
 Domain code names a task by its dotted path and never imports a tasks module, so tasks can import
 the services they call at the top of their file without an import cycle. Tasks take ids, never

@@ -45,6 +45,12 @@ say "ruff check"
 .venv/bin/ruff check .
 say "makemigrations --check"
 DJANGO_SETTINGS_MODULE=portal.settings_test $py manage.py makemigrations --check --dry-run
+say "lint-imports (the architecture's contracts in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
+say "mypy (django-stubs)"
+.venv/bin/mypy
+say "module sizes (at most 500 lines an app module, migrations aside)"
+scripts/check_module_sizes.sh
 
 # --- Services -----------------------------------------------------------------------------------
 # PostgreSQL refuses to run as root: as root it runs as the `postgres` system user.

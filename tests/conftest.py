@@ -3,10 +3,10 @@
 import pytest
 from django.core.cache import cache
 
-from credentials.models import Tenant
 from credentials.connections.pasted import parse_tenant_credentials
+from credentials.connections.services import connection_request_submit
 from portal.roles import Role
-from tests.factories import OrganizationFactory, UserFactory, client_secret_json
+from tests.factories import OrganizationFactory, TenantFactory, UserFactory, client_secret_json
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +65,7 @@ def outsider(other_organization):
 # --- connection requests ---
 @pytest.fixture
 def tenant(organization, tenant_admin):
-    return Tenant.objects.create(
+    return TenantFactory(
         organization=organization, alias="acme-dev", url="https://acme-dev.example.com", registered_by=tenant_admin
     )
 
@@ -95,3 +95,15 @@ def good_credentials_json(token_endpoint):
 @pytest.fixture
 def good_credentials(good_credentials_json):
     return parse_tenant_credentials(good_credentials_json)
+
+
+@pytest.fixture
+def submitted(tenant, tenant_admin, good_credentials):
+    """The tenant's connection request, submitted (without a credential test) and waiting for approval."""
+    return connection_request_submit(
+        tenant=tenant,
+        credentials=good_credentials,
+        generated_at=tenant.created_at,
+        submitted_by=tenant_admin,
+        skip_test=True,
+    )

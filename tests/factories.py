@@ -1,8 +1,11 @@
 import json
+from datetime import timedelta
 
 import factory
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
+from credentials.lib import validity
 from portal.models import Organization, User
 from portal.roles import Role
 
@@ -81,7 +84,7 @@ class RuntimeTargetFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        from credentials import crypto
+        from credentials.lib import crypto
 
         token = crypto.generate_secret("gw")
         generated = "verify_token_prefix" not in kwargs
@@ -94,9 +97,124 @@ class RuntimeTargetFactory(factory.django.DjangoModelFactory):
 
 def make_api_credential(organization, *, name: str = "", client_secret: str | None = None, role=None, **fields):
     """Connection API credentials made as the page makes them; returns (credential, secret value)."""
-    from credentials import services
+    from credentials.integration import services as integration_services
 
-    credential, secret = services.api_credential_create(
+    credential, secret = integration_services.api_credential_create(
         organization=organization, name=name, client_secret=client_secret, role=role, **fields
     )
     return credential, secret.value
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    """An API Management tenant of an organization, registered by a user of that organization."""
+
+    class Meta:
+        model = "credentials.Tenant"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    alias = factory.Sequence(lambda n: f"tenant-{n}")
+    url = factory.LazyAttribute(lambda t: f"https://{t.alias}.example.com")
+    registered_by = factory.SubFactory(UserFactory, organization=factory.SelfAttribute("..organization"))
+
+
+def pasted_credentials(token_url: str = "https://acme.authentication.example.com/oauth/token", **kwargs: str):
+    """Client-secret tenant credentials as a tenant admin pastes them (see client_secret_json)."""
+    from credentials.connections.pasted import parse_tenant_credentials
+
+    return parse_tenant_credentials(client_secret_json(token_url, **kwargs))
+
+
+class ConnectionRequestFactory(factory.django.DjangoModelFactory):
+    """A submitted connection request of a tenant, stored as a submission stores it: `pasted` (the
+    TenantCredentials; client-secret credentials unless given) encrypted in `credentials`, its
+    non-secret facts in clear, and an expiry by the validity rules from `generated_at`. No
+    approval is opened: for the whole submission, use connection_request_submit."""
+
+    class Meta:
+        model = "credentials.ConnectionRequest"
+
+    class Params:
+        pasted = factory.LazyFunction(pasted_credentials)
+
+    tenant = factory.SubFactory(TenantFactory)
+    credential_kind = factory.LazyAttribute(lambda r: r.pasted.kind)
+    credentials = factory.LazyAttribute(lambda r: r.pasted.to_storage())
+    api_url = factory.LazyAttribute(lambda r: r.pasted.url)
+    token_url = factory.LazyAttribute(lambda r: r.pasted.token_url)
+    cert_url = factory.LazyAttribute(lambda r: r.pasted.cert_url)
+    client_id = factory.LazyAttribute(lambda r: r.pasted.client_id)
+    certificate_subject = factory.LazyAttribute(lambda r: r.pasted.certificate_subject)
+    certificate_not_after = factory.LazyAttribute(lambda r: r.pasted.certificate_not_after)
+    generated_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(
+        lambda r: validity.credential_expiry(r.generated_at, r.pasted.certificate_not_after)
+    )
+    credentials_updated_at = factory.LazyFunction(timezone.now)
+    submitted_by = factory.SelfAttribute("tenant.registered_by")
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """An active API key of a consumer for an API, expiring after the API's key lifetime. Only the
+    key's row, without a secret or a deployment: for a key that verifies, issue it
+    (credentials.keys.services.api_key_issue)."""
+
+    class Meta:
+        model = "credentials.ApiKey"
+
+    consumer = factory.SubFactory(UserFactory, roles=(Role.CONSUMER,))
+    api = factory.SubFactory(ApiFactory)
+    prefix = factory.Sequence(lambda n: f"prt_key_{n:08d}")
+    status = "active"
+    expires_at = factory.LazyAttribute(
+        lambda k: timezone.now() + timedelta(days=k.api.key_lifetime_days) if k.api.key_lifetime_days else None
+    )
+
+
+def _generated_client_secret():
+    from credentials.lib import crypto
+
+    return crypto.generate_secret("cs")
+
+
+def _admin_role(organization):
+    from credentials.integration.models import Role as ApiRole
+
+    role, _ = ApiRole.objects.get_or_create(
+        organization=organization, name="Admin", defaults={"kind": ApiRole.Kind.ADMIN}
+    )
+    return role
+
+
+class ApiCredentialFactory(factory.django.DjangoModelFactory):
+    """Connection API credentials of an organization, with its Admin role (or the `role` given) and
+    a generated secret stored as the service stores it (prefix and keyed hash); the instance keeps
+    the secret's value in `.client_secret`. Neither audited nor held to the three-per-account
+    limit: for credentials made as the page makes them, use make_api_credential."""
+
+    class Meta:
+        model = "credentials.ApiCredential"
+
+    class Params:
+        secret = factory.LazyFunction(_generated_client_secret)
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"App {n}")
+    role = factory.LazyAttribute(lambda c: _admin_role(c.organization))
+    scopes = factory.LazyAttribute(lambda c: c.role.scopes)
+    secret_prefix = factory.LazyAttribute(lambda c: c.secret.prefix)
+    secret_digest = factory.LazyAttribute(lambda c: c.secret.digest)
+    client_secret = factory.LazyAttribute(lambda c: c.secret.value)  # not a field: kept on the instance
+
+    @classmethod
+    def _build(cls, model_class, *args, **kwargs):
+        client_secret = kwargs.pop("client_secret")
+        credential = super()._build(model_class, *args, **kwargs)
+        credential.client_secret = client_secret
+        return credential
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        client_secret = kwargs.pop("client_secret")
+        credential = super()._create(model_class, *args, **kwargs)
+        credential.client_secret = client_secret
+        return credential

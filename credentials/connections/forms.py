@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, time
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -72,9 +73,11 @@ class ConnectionRequestSubmitForm(CredentialsForm):
 
     field_order = ["tenant", "credentials", "generated_on", "skip_test"]
 
-    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = Tenant.objects.filter(organization=organization)
+        cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = Tenant.objects.filter(
+            organization=organization
+        )
 
 
 class ApprovedRequestsFilterForm(forms.Form):

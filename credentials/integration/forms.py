@@ -1,6 +1,9 @@
 """Forms of Account > Integration > Connection API Credentials."""
 
+from typing import Any, cast
+
 from django import forms
+from django.http import QueryDict
 
 from credentials.integration.models import ApiCredential, Role
 from credentials.lib import secret_rules
@@ -27,13 +30,14 @@ class ApiCredentialDescribeForm(forms.Form):
         label="Role", queryset=Role.objects.none(), empty_label=None, help_text=ROLE_HELP, to_field_name="public_id"
     )
 
-    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         roles = Role.objects.filter(organization=organization).order_by("kind", "name")
-        self.fields["role"].queryset = roles
+        role_field = cast("forms.ModelChoiceField[Role]", self.fields["role"])
+        role_field.queryset = roles
         admin = next((role for role in roles if role.kind == Role.Kind.ADMIN), None)
         if admin is not None and not self.is_bound:
-            self.fields["role"].initial = admin.public_id
+            role_field.initial = admin.public_id
 
 
 def clean_custom_secret(value: str) -> str:
@@ -85,14 +89,15 @@ class ApiCredentialEditForm(ApiCredentialDescribeForm):
     )
     rules = secret_rules.RULES  # listed under the field
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = cast(dict[str, Any], super().clean())  # Form.clean() returns cleaned_data, never None
         action, typed = cleaned.get("secret_action"), cleaned.get("client_secret") or ""
         if typed and action == self.KEEP:
             # Typed a secret: that is the intent. The form shows that choice if it comes back.
             action = cleaned["secret_action"] = self.TYPE
-            self.data = self.data.copy()
-            self.data["secret_action"] = self.TYPE
+            data = cast(QueryDict, self.data).copy()  # request.POST, which is immutable
+            data["secret_action"] = self.TYPE
+            self.data = data
         if action == self.GENERATE and typed:
             self.add_error("client_secret", "Choose “Type a new secret” to use the secret you typed, or clear the box.")
         elif action == self.TYPE:

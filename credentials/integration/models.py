@@ -1,7 +1,9 @@
 """Connection API credentials: OAuth clients of an organization for Portico's REST API, their roles
 and access tokens."""
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import models
@@ -143,7 +145,9 @@ class ApiCredential(models.Model):
     def __str__(self) -> str:
         return self.name or f"Client {self.client_id}"
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    _loaded_client_id: str | None  # the client ID as loaded from the database, set by from_db() and save()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
         loaded = getattr(self, "_loaded_client_id", None)
         if not self._state.adding and loaded is not None and self.client_id != loaded:
             raise ClientIdIsImmutable("The client ID of an API credential cannot be changed.")
@@ -151,8 +155,9 @@ class ApiCredential(models.Model):
         self._loaded_client_id = self.client_id
 
     @classmethod
-    def from_db(cls, db, field_names, values):  # Django calls it for every row it loads
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any) -> Self:
+        # Django calls it for every row it loads (Django 6 adds the keyword-only fetch_mode).
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._loaded_client_id = instance.__dict__.get("client_id")
         return instance
 

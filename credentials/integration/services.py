@@ -1,8 +1,10 @@
 """Writes for connection API credentials (Account > Integration and the REST API), their roles
 and access tokens. Audited by client ID and secret prefix only."""
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -33,6 +35,12 @@ API_CREDENTIAL_LIMIT_MESSAGE = (
 DEFAULT_ROLES = (("Admin", Role.Kind.ADMIN), ("Read-only", Role.Kind.READ_ONLY))
 
 
+def api_credential_limit_reached(*, in_use: int) -> bool:
+    """The three-per-account rule: whether an account with `in_use` connection API credentials is
+    full. The pages ask before they offer a form; api_credential_create enforces it under a lock."""
+    return in_use >= ApiCredential.MAX_CONNECTION_CREDENTIALS
+
+
 class ApiCredentialLimitReached(Exception):
     """The account has its three connection API credentials already; the message is for people."""
 
@@ -53,12 +61,14 @@ class NewClientSecret:
         return f"NewClientSecret(prefix={self.prefix!r}, custom={self.custom})"
 
 
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
+class _Unset(enum.Enum):
+    """An argument left out: the field keeps its value (None and "" are values)."""
+
+    UNSET = "UNSET"
 
 
-UNSET: object = _Unset()
+UNSET: Final = _Unset.UNSET
+Unset = Literal[_Unset.UNSET]
 
 
 def role_ensure_defaults(*, organization: Organization) -> list[Role]:
@@ -78,6 +88,14 @@ def role_ensure_defaults(*, organization: Organization) -> list[Role]:
                 )
             roles.append(role)
     return roles
+
+
+def organization_roles_on_create(sender: type, instance: Organization, created: bool, **kwargs: object) -> None:
+    """post_save of Organization: a new organization is born with its default roles, in the
+    transaction that creates it. Like the organization itself they are not audited: the audit log
+    records what people change later (role_ensure_defaults, for organizations made before)."""
+    if created and not kwargs.get("raw"):
+        Role.objects.bulk_create([Role(organization=instance, name=name, kind=kind) for name, kind in DEFAULT_ROLES])
 
 
 SECRET_FIELDS = ["secret_prefix", "secret_digest", "custom", "secret_version", "secret_changed_at"]
@@ -118,13 +136,13 @@ def _apply_secret(credential: ApiCredential, client_secret: str | None) -> NewCl
 def _check_credential_fields(
     *,
     organization: Organization,
-    name: object = UNSET,
-    role: object = UNSET,
-    redirect_uri: object = UNSET,
-    expires_in: object = UNSET,
-    reference: object = UNSET,
-    reference_origin: object = UNSET,
-    metadata: object = UNSET,
+    name: str | Unset = UNSET,
+    role: Role | Unset = UNSET,
+    redirect_uri: str | Unset = UNSET,
+    expires_in: int | Unset = UNSET,
+    reference: str | Unset = UNSET,
+    reference_origin: str | Unset = UNSET,
+    metadata: dict[str, Any] | Unset = UNSET,
 ) -> None:
     """The rules of an API credential's editable fields, whoever calls; ValidationError names the field."""
     errors: dict[str, str] = {}
@@ -198,7 +216,7 @@ def api_credential_create(
         # serialize writers). The second of two simultaneous adds then sees the first's row.
         Organization.objects.select_for_update().only("pk").get(pk=organization.pk)
         in_use = ApiCredential.objects.filter(organization=organization, kind=ApiCredential.Kind.CONNECTION).count()
-        if in_use >= ApiCredential.MAX_CONNECTION_CREDENTIALS:
+        if api_credential_limit_reached(in_use=in_use):
             raise ApiCredentialLimitReached()
         if role is None:
             role = role_ensure_defaults(organization=organization)[0]
@@ -249,13 +267,13 @@ def api_credential_update(
     *,
     credential_id: int,
     updated_by: User | None,
-    name: object = UNSET,
-    role: object = UNSET,
-    redirect_uri: object = UNSET,
-    expires_in: object = UNSET,
-    reference: object = UNSET,
-    reference_origin: object = UNSET,
-    metadata: object = UNSET,
+    name: str | Unset = UNSET,
+    role: Role | Unset = UNSET,
+    redirect_uri: str | Unset = UNSET,
+    expires_in: int | Unset = UNSET,
+    reference: str | Unset = UNSET,
+    reference_origin: str | Unset = UNSET,
+    metadata: dict[str, Any] | Unset = UNSET,
     via_client_id: str = "",
 ) -> ApiCredential:
     """Change what may change of an API credential (never its client ID; audited, before → after).

@@ -51,7 +51,7 @@ def list_context(request: HtmxHttpRequest, organization: Organization) -> dict[s
         api_credentials=credentials,
         credential_count=len(credentials),
         credential_limit=ApiCredential.MAX_CONNECTION_CREDENTIALS,
-        at_limit=len(credentials) >= ApiCredential.MAX_CONNECTION_CREDENTIALS,
+        at_limit=services.api_credential_limit_reached(in_use=len(credentials)),
         token_url=request.build_absolute_uri(reverse("oauth-token")),
     )
 
@@ -100,12 +100,11 @@ def _add_response(request: HtmxHttpRequest, context: dict[str, object], *, whole
 def api_credential_add(request: HtmxHttpRequest) -> HttpResponse:
     """Add Secret, step 1 (Short Description, role); its Next shows step 2."""
     organization = user_organization(request)
-    if selectors.api_credential_list(organization=organization).count() >= ApiCredential.MAX_CONNECTION_CREDENTIALS:
+    if services.api_credential_limit_reached(in_use=selectors.api_credential_list(organization=organization).count()):
         return _add_response(
             request, {"refusal": services.API_CREDENTIAL_LIMIT_MESSAGE}, whole_dialog=request.method == "GET"
         )
     if request.method == "GET":
-        services.role_ensure_defaults(organization=organization)
         form = ApiCredentialDescribeForm(organization=organization)
         return _add_response(request, {"form": form, "step": 1}, whole_dialog=True)
     form = ApiCredentialDescribeForm(request.POST, organization=organization)

@@ -1,6 +1,5 @@
 """Admin Center writes: APIs with their consumption settings, and runtime targets (audited)."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from secrets import token_urlsafe
 
@@ -18,72 +17,80 @@ from portal.models import Organization, User
 MAX_KEY_LIFETIME_DAYS = 3650
 
 
-def _check_api_settings(
-    *,
-    key_lifetime_days: int | None,
-    renewal_requires_approval: bool,
-    approval_mode: str,
-    approvers: list[User],
-    approver_group: Group | None,
-) -> None:
-    """The rules of consumption settings, whoever calls; ValidationError names the field."""
-    errors: dict[str, str] = {}
-    if key_lifetime_days is not None and not 1 <= key_lifetime_days <= MAX_KEY_LIFETIME_DAYS:
-        errors["key_lifetime_days"] = (
-            f"The key lifetime is between 1 and {MAX_KEY_LIFETIME_DAYS} days; "
-            "choose Unlimited for keys that never expire."
+@dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    """An API's name and consumption settings, as the Admin Center's form gives them."""
+
+    name: str
+    slug: str
+    description: str
+    provider: Organization
+    key_lifetime_days: int | None  # None: keys never expire
+    renewal_requires_approval: bool
+    approval_mode: str
+    approvers: tuple[User, ...]
+    approver_group: Group | None
+    runtime_target: RuntimeTarget | None
+
+    @classmethod
+    def of(cls, api: Api) -> "ApiSettings":
+        return cls(
+            name=api.name,
+            slug=api.slug,
+            description=api.description,
+            provider=api.provider,
+            key_lifetime_days=api.key_lifetime_days,
+            renewal_requires_approval=api.renewal_requires_approval,
+            approval_mode=api.approval_mode,
+            approvers=tuple(api.approvers.all()),
+            approver_group=api.approver_group,
+            runtime_target=api.runtime_target,
         )
-    if approval_mode not in Api.ApprovalMode.values:
-        errors["approval_mode"] = "Choose “Any one approver” or “All approvers”."
-    if renewal_requires_approval and not approvers and approver_group is None:
-        errors["approvers"] = "Renewal needs approval: choose at least one approver or an approver group."
-    if any(not user.is_active for user in approvers):
-        errors["approvers"] = "Only active users can be approvers."
-    if errors:
-        raise ValidationError(errors)
 
+    def check(self) -> None:
+        """The rules of consumption settings, whoever calls; ValidationError names the field."""
+        errors: dict[str, str] = {}
+        lifetime = self.key_lifetime_days
+        if lifetime is not None and not 1 <= lifetime <= MAX_KEY_LIFETIME_DAYS:
+            errors["key_lifetime_days"] = (
+                f"The key lifetime is between 1 and {MAX_KEY_LIFETIME_DAYS} days; "
+                "choose Unlimited for keys that never expire."
+            )
+        if self.approval_mode not in Api.ApprovalMode.values:
+            errors["approval_mode"] = "Choose “Any one approver” or “All approvers”."
+        if self.renewal_requires_approval and not self.approvers and self.approver_group is None:
+            errors["approvers"] = "Renewal needs approval: choose at least one approver or an approver group."
+        if any(not user.is_active for user in self.approvers):
+            errors["approvers"] = "Only active users can be approvers."
+        if errors:
+            raise ValidationError(errors)
 
-def _settings_facts(
-    *,
-    name: str,
-    slug: str,
-    description: str,
-    provider: Organization,
-    key_lifetime_days: int | None,
-    renewal_requires_approval: bool,
-    approval_mode: str,
-    approvers: Iterable[User],
-    approver_group: Group | None,
-    runtime_target: RuntimeTarget | None,
-) -> dict[str, str]:
-    """The audited facts of an API's settings, as people read them."""
-    return {
-        "name": name,
-        "slug": slug,
-        "description": description,
-        "provider": str(provider),
-        "key lifetime": "Unlimited" if key_lifetime_days is None else f"{key_lifetime_days} days",
-        "renewal approval": "required" if renewal_requires_approval else "not required",
-        "approval mode": Api.ApprovalMode(approval_mode).label,
-        "approvers": ", ".join(sorted(user.username for user in approvers)) or "none",
-        "approver group": approver_group.name if approver_group else "none",
-        "runtime target": runtime_target.name if runtime_target else "none",
-    }
+    def facts(self) -> dict[str, str]:
+        """The audited facts, as people read them."""
+        return {
+            "name": self.name,
+            "slug": self.slug,
+            "description": self.description,
+            "provider": str(self.provider),
+            "key lifetime": "Unlimited" if self.key_lifetime_days is None else f"{self.key_lifetime_days} days",
+            "renewal approval": "required" if self.renewal_requires_approval else "not required",
+            "approval mode": Api.ApprovalMode(self.approval_mode).label,
+            "approvers": ", ".join(sorted(user.username for user in self.approvers)) or "none",
+            "approver group": self.approver_group.name if self.approver_group else "none",
+            "runtime target": self.runtime_target.name if self.runtime_target else "none",
+        }
 
-
-def _api_facts(api: Api) -> dict[str, str]:
-    return _settings_facts(
-        name=api.name,
-        slug=api.slug,
-        description=api.description,
-        provider=api.provider,
-        key_lifetime_days=api.key_lifetime_days,
-        renewal_requires_approval=api.renewal_requires_approval,
-        approval_mode=api.approval_mode,
-        approvers=api.approvers.all(),
-        approver_group=api.approver_group,
-        runtime_target=api.runtime_target,
-    )
+    def apply_to(self, api: Api) -> None:
+        """Set the fields of `api` (not its approvers, which need it saved)."""
+        api.name = self.name
+        api.slug = self.slug
+        api.description = self.description
+        api.provider = self.provider
+        api.key_lifetime_days = self.key_lifetime_days
+        api.renewal_requires_approval = self.renewal_requires_approval
+        api.approval_mode = self.approval_mode
+        api.approver_group = self.approver_group
+        api.runtime_target = self.runtime_target
 
 
 def _snapshot_summary(facts: dict[str, str]) -> str:
@@ -104,81 +111,32 @@ def _slug_taken(slug: str) -> ValidationError:
     return ValidationError({"slug": f"Another API already uses the slug “{slug}”."})
 
 
-def api_create(
-    *,
-    name: str,
-    slug: str,
-    description: str,
-    provider: Organization,
-    key_lifetime_days: int | None,
-    renewal_requires_approval: bool,
-    approval_mode: str,
-    approvers: Iterable[User],
-    approver_group: Group | None,
-    runtime_target: RuntimeTarget | None,
-    created_by: User,
-) -> Api:
+def api_create(*, settings: ApiSettings, created_by: User) -> Api:
     """Create an API with its consumption settings (audited). ValidationError names the field."""
-    approvers = list(approvers)
-    _check_api_settings(
-        key_lifetime_days=key_lifetime_days,
-        renewal_requires_approval=renewal_requires_approval,
-        approval_mode=approval_mode,
-        approvers=approvers,
-        approver_group=approver_group,
-    )
+    settings.check()
     try:
         with transaction.atomic():
-            api = Api.objects.create(
-                name=name,
-                slug=slug,
-                description=description,
-                provider=provider,
-                key_lifetime_days=key_lifetime_days,
-                renewal_requires_approval=renewal_requires_approval,
-                approval_mode=approval_mode,
-                approver_group=approver_group,
-                runtime_target=runtime_target,
-            )
-            api.approvers.set(approvers)
+            api = Api()
+            settings.apply_to(api)
+            api.save()
+            api.approvers.set(settings.approvers)
             audit.record(
                 action="api.create",
                 target=api,
                 actor=created_by,
-                organization=provider,
-                summary=f"Created API {api.name}: {_snapshot_summary(_api_facts(api))}",
+                organization=settings.provider,
+                summary=f"Created API {api.name}: {_snapshot_summary(ApiSettings.of(api).facts())}",
             )
     except IntegrityError as exc:  # the slug's unique index: a concurrent create took it
-        raise _slug_taken(slug) from exc
+        raise _slug_taken(settings.slug) from exc
     return api
 
 
-def api_update(
-    *,
-    api_id: int,
-    name: str,
-    slug: str,
-    description: str,
-    provider: Organization,
-    key_lifetime_days: int | None,
-    renewal_requires_approval: bool,
-    approval_mode: str,
-    approvers: Iterable[User],
-    approver_group: Group | None,
-    runtime_target: RuntimeTarget | None,
-    updated_by: User,
-) -> Api:
+def api_update(*, api_id: int, settings: ApiSettings, updated_by: User) -> Api:
     """Change an API's consumption settings (audited, before → after). A new lifetime applies to
     keys issued or renewed from now on. A new runtime target gets every usable key deployed to it.
     Saving unchanged settings changes and records nothing."""
-    approvers = list(approvers)
-    _check_api_settings(
-        key_lifetime_days=key_lifetime_days,
-        renewal_requires_approval=renewal_requires_approval,
-        approval_mode=approval_mode,
-        approvers=approvers,
-        approver_group=approver_group,
-    )
+    settings.check()
     try:
         with transaction.atomic():
             api = (
@@ -186,35 +144,13 @@ def api_update(
                 .select_related("provider", "runtime_target", "approver_group")
                 .get(pk=api_id)
             )
-            changes = _changes(
-                _api_facts(api),
-                _settings_facts(
-                    name=name,
-                    slug=slug,
-                    description=description,
-                    provider=provider,
-                    key_lifetime_days=key_lifetime_days,
-                    renewal_requires_approval=renewal_requires_approval,
-                    approval_mode=approval_mode,
-                    approvers=approvers,
-                    approver_group=approver_group,
-                    runtime_target=runtime_target,
-                ),
-            )
+            changes = _changes(ApiSettings.of(api).facts(), settings.facts())
             if not changes:
                 return api  # nothing changed (a second click, or Save without edits): nothing to record
             previous_target_id = api.runtime_target_id
-            api.name = name
-            api.slug = slug
-            api.description = description
-            api.provider = provider
-            api.key_lifetime_days = key_lifetime_days
-            api.renewal_requires_approval = renewal_requires_approval
-            api.approval_mode = approval_mode
-            api.approver_group = approver_group
-            api.runtime_target = runtime_target
+            settings.apply_to(api)
             api.save()
-            api.approvers.set(approvers)
+            api.approvers.set(settings.approvers)
             if api.runtime_target_id != previous_target_id:
                 deployed = _deploy_open_keys(api)
                 if deployed:
@@ -227,7 +163,7 @@ def api_update(
                 summary=f"Updated API {api.name}: " + "; ".join(changes),
             )
     except IntegrityError as exc:
-        raise _slug_taken(slug) from exc
+        raise _slug_taken(settings.slug) from exc
     return api
 
 

@@ -48,7 +48,7 @@ def api_create(request: HtmxHttpRequest) -> HttpResponse:
     form = ApiForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            api = admin_services.api_create(**form.service_arguments(), created_by=request.user)
+            api = admin_services.api_create(settings=form.api_settings(), created_by=request.user)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -64,7 +64,7 @@ def api_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = ApiForm(request.POST if request.method == "POST" else None, api=api)
     if request.method == "POST" and form.is_valid():
         try:
-            api = admin_services.api_update(api_id=api.pk, **form.service_arguments(), updated_by=request.user)
+            api = admin_services.api_update(api_id=api.pk, settings=form.api_settings(), updated_by=request.user)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

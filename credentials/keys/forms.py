@@ -1,6 +1,7 @@
 """Forms of My API Keys (rotation) and of the Admin Center's APIs, keys and runtime targets."""
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from django import forms
@@ -10,10 +11,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from credentials.keys import selectors
-from credentials.keys.admin_services import MAX_KEY_LIFETIME_DAYS
+from credentials.keys.admin_services import MAX_KEY_LIFETIME_DAYS, ApiSettings
 from credentials.keys.models import Api, ApiKey, RuntimeTarget
 from credentials.lib import outbound
 from portal.models import Organization, User
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 GRACE_CHOICES = [
     ("0", "Revoke the old secret now"),
@@ -44,7 +48,7 @@ LIFETIME_HELP = (
 class ApproverField(forms.ModelMultipleChoiceField):
     """Named approvers: any active user, labelled with whether their role lets them decide."""
 
-    def label_from_instance(self, obj: User) -> str:
+    def label_from_instance(self, obj: "WithAnnotations[User, selectors.ApproverRoles]") -> str:
         name = obj.get_full_name()
         label = f"{name} ({obj.username})" if name else obj.username
         roles = [role for role, held in (("Approver", obj.is_approver), ("Hub admin", obj.is_hub_admin)) if held]
@@ -104,7 +108,7 @@ class ApiForm(forms.Form):
         help_text="The gateway that enforces this API's keys. Changing it deploys every usable key to the new one.",
     )
 
-    def __init__(self, *args: object, api: Api | None = None, **kwargs: object) -> None:
+    def __init__(self, *args: Any, api: Api | None = None, **kwargs: Any) -> None:
         if api is not None and "initial" not in kwargs:
             kwargs["initial"] = {
                 "name": api.name,
@@ -121,11 +125,12 @@ class ApiForm(forms.Form):
             }
         super().__init__(*args, **kwargs)
         self.api = api
-        self.fields["approvers"].queryset = selectors.approver_candidates()
+        cast(ApproverField, self.fields["approvers"]).queryset = selectors.approver_candidates()
 
     def approver_choices(self) -> tuple[list[BoundWidget], list[BoundWidget]]:
         """The approver checkboxes split in two: users whose role lets them decide, and the rest."""
-        recommended, others = [], []
+        recommended: list[BoundWidget] = []
+        others: list[BoundWidget] = []
         for choice in self["approvers"]:
             user = choice.data["value"].instance
             (recommended if user.is_approver or user.is_hub_admin else others).append(choice)
@@ -156,7 +161,7 @@ class ApiForm(forms.Form):
         return slug
 
     def clean(self) -> dict[str, object]:
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())  # Form.clean() returns cleaned_data, never None
         if "slug" in cleaned and not cleaned["slug"] and "name" in cleaned:
             self.add_error("slug", "Enter a slug: letters, numbers, hyphens or underscores.")
         if cleaned.get("unlimited"):
@@ -184,21 +189,21 @@ class ApiForm(forms.Form):
             self.add_error("approvers", "Renewal needs approval: choose at least one approver or an approver group.")
         return cleaned
 
-    def service_arguments(self) -> dict[str, object]:
+    def api_settings(self) -> ApiSettings:
         """The cleaned values as api_create / api_update take them."""
         data = self.cleaned_data
-        return {
-            "name": data["name"].strip(),
-            "slug": data["slug"],
-            "description": data["description"].strip(),
-            "provider": data["provider"],
-            "key_lifetime_days": data["key_lifetime_days"],
-            "renewal_requires_approval": data["renewal_requires_approval"],
-            "approval_mode": data["approval_mode"],
-            "approvers": list(data["approvers"]),
-            "approver_group": data["approver_group"],
-            "runtime_target": data["runtime_target"],
-        }
+        return ApiSettings(
+            name=data["name"].strip(),
+            slug=data["slug"],
+            description=data["description"].strip(),
+            provider=data["provider"],
+            key_lifetime_days=data["key_lifetime_days"],
+            renewal_requires_approval=data["renewal_requires_approval"],
+            approval_mode=data["approval_mode"],
+            approvers=tuple(data["approvers"]),
+            approver_group=data["approver_group"],
+            runtime_target=data["runtime_target"],
+        )
 
 
 class KeyExpiryForm(forms.Form):
@@ -213,7 +218,7 @@ class KeyExpiryForm(forms.Form):
     )
     unlimited = forms.BooleanField(label="Unlimited (never expires)", required=False)
 
-    def __init__(self, *args: object, api_key: ApiKey, **kwargs: object) -> None:
+    def __init__(self, *args: Any, api_key: ApiKey, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", f"key-{api_key.pk}")
         kwargs.setdefault(
             "initial",
@@ -225,7 +230,7 @@ class KeyExpiryForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, object]:
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())  # Form.clean() returns cleaned_data, never None
         if cleaned.get("unlimited"):
             cleaned["expires_at"] = None
             self.errors.pop("expires_at", None)  # a half-typed date does not matter once Unlimited is ticked
@@ -270,7 +275,7 @@ class RuntimeTargetForm(forms.Form):
         help_text="Checked to show whether the gateway is up. Leave empty if it has none.",
     )
 
-    def __init__(self, *args: object, target: RuntimeTarget | None = None, **kwargs: object) -> None:
+    def __init__(self, *args: Any, target: RuntimeTarget | None = None, **kwargs: Any) -> None:
         if target is not None and "initial" not in kwargs:
             kwargs["initial"] = {"name": target.name, "base_url": target.base_url, "health_url": target.health_url}
         super().__init__(*args, **kwargs)

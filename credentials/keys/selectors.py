@@ -1,6 +1,7 @@
 """Reads of APIs, API keys and runtime targets, ready to render (the same queries at any size)."""
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import Permission
 from django.db.models import (
@@ -24,6 +25,9 @@ from django.utils import timezone
 from credentials.keys.models import Api, ApiKey, KeyDeployment, KeySecret, RuntimeTarget
 from portal import roles
 from portal.models import User
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 def api_catalog() -> QuerySet[Api]:
@@ -105,7 +109,14 @@ def _has_portal_perm(perms: tuple[str, ...]) -> Exists:
     )
 
 
-def approver_candidates() -> QuerySet[User]:
+class ApproverRoles(TypedDict):
+    """What approver_candidates() annotates each user with."""
+
+    is_approver: bool
+    is_hub_admin: bool
+
+
+def approver_candidates() -> "QuerySet[WithAnnotations[User, ApproverRoles]]":
     """Active users who may be named approvers, each marked with whether their role lets them
     decide in the Approvals inbox (is_approver) or run the Admin Center (is_hub_admin); one query."""
     return (

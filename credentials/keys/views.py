@@ -85,7 +85,7 @@ def _key_row_response(request: HtmxHttpRequest, api_key_id: int) -> HttpResponse
         return redirect("credentials:my-api-keys")
     api_key = selectors.api_key_of_consumer(consumer=request.user, pk=api_key_id)
     context = {"api_key": api_key, "open_key_api_ids": selectors.open_key_api_ids(consumer=request.user)}
-    response = TemplateResponse(request, "credentials/partials/apikey_row_updated.html", context)
+    response = TemplateResponse(request, "credentials/apikey_mine.html#key-row-updated", context)
     response["HX-Trigger"] = "api-key-changed"
     return response
 
@@ -148,7 +148,7 @@ def api_key_withdraw_renewal(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def api_key_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     api_key = selectors.api_key_of_consumer(consumer=request.user, pk=pk)
     try:
-        services.api_key_revoke(api_key_id=api_key.pk, consumer=request.user)
+        services.api_key_revoke(api_key_id=api_key.pk, revoked_by=request.user)
     except services.ApiKeyError as exc:
         messages.error(request, str(exc))
     else:

@@ -1,4 +1,4 @@
-"""The two kinds of secret (../shared/DESIGN.md "Two kinds of secret").
+"""The two kinds of secret (docs/architecture.md, "Secrets"): keys Portico verifies and secrets it uses.
 
 Secrets Portico *uses* (a tenant's client secret, certificate and key) are encrypted with
 MultiFernet under keys from PORTICO_ENCRYPTION_KEYS, newest first; older keys still decrypt and

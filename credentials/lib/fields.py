@@ -1,4 +1,4 @@
-"""Encrypted model fields for secrets Portico must use (after orcasgit/django-fernet-fields).
+"""Encrypted model fields for secrets Portico must use: MultiFernet under PORTICO_ENCRYPTION_KEYS.
 
 The column holds a Fernet token; Python code sees the plaintext. A token that no configured key
 opens raises DecryptionError rather than handing back ciphertext. Ciphertexts are randomised, so
@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import models
+from django.db.models.expressions import Combinable
 
 from credentials.lib import crypto
 
@@ -55,6 +56,10 @@ class EncryptedJSONField(EncryptedTextField):
     """A JSON object encrypted as one Fernet token (e.g. a tenant's pasted credentials)."""
 
     description = "JSON encrypted at rest with MultiFernet"
+    # The Python types django-stubs gives the model attribute (made optional for null=True): a JSON
+    # object, where TextField declares str. Annotations only; Django never reads them.
+    _pyi_private_set_type: dict[str, Any] | Combinable  # type: ignore[assignment]  # see above
+    _pyi_private_get_type: dict[str, Any]  # type: ignore[assignment]  # see above
 
     def to_plaintext(self, value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), sort_keys=True)

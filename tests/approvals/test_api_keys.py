@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from approvals import services
 from approvals.models import ApprovalRequest, Decision
+from credentials.keys import services as key_services
+from credentials.keys.models import ApiKey, KeySecret
 from credentials.lib import crypto
-from credentials.models import ApiKey, KeySecret
 from portal.models import AuditEvent
 from portal.roles import Role
 from tests.factories import ApiFactory, UserFactory
@@ -44,7 +45,7 @@ def unlimited_api(db):
 
 
 def issue(api, consumer):
-    key, secret, _ = services.api_key_request(api=api, consumer=consumer)
+    key, secret, _ = key_services.api_key_request(api=api, consumer=consumer)
     return key, secret
 
 
@@ -81,7 +82,7 @@ def test_a_new_key_for_an_api_that_needs_approval_waits_for_it(
     consumer, approver, approval_api, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        key, _secret, approval = services.api_key_request(api=approval_api, consumer=consumer)
+        key, _secret, approval = key_services.api_key_request(api=approval_api, consumer=consumer)
     assert key.status == ApiKey.Status.PENDING
     assert approval.kind == ApprovalRequest.Kind.KEY_REQUEST
     assert mailoutbox[0].to == [approver.email]
@@ -93,10 +94,10 @@ def test_a_new_key_for_an_api_that_needs_approval_waits_for_it(
 
 
 def test_revoking_and_requesting_again_does_not_skip_the_approval(consumer, approver, approval_api):
-    key, _secret, approval = services.api_key_request(api=approval_api, consumer=consumer)
+    key, _secret, approval = key_services.api_key_request(api=approval_api, consumer=consumer)
     services.approval_decide(approval_request_id=approval.pk, approver=approver, verdict="approve")
-    services.api_key_revoke(api_key_id=key.pk, consumer=consumer)
-    again, _secret, approval = services.api_key_request(api=approval_api, consumer=consumer)
+    key_services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+    again, _secret, approval = key_services.api_key_request(api=approval_api, consumer=consumer)
     assert again.status == ApiKey.Status.PENDING
     assert approval is not None and approval.status == ApprovalRequest.Status.PENDING
 
@@ -188,7 +189,7 @@ def test_renew_refuses_get(client, consumer, instant_api):
 # --- renewal with approval -----------------------------------------------------------------------------
 @pytest.fixture
 def approved_key(consumer, approver, approval_api):
-    key, _secret, approval = services.api_key_request(api=approval_api, consumer=consumer)
+    key, _secret, approval = key_services.api_key_request(api=approval_api, consumer=consumer)
     services.approval_decide(approval_request_id=approval.pk, approver=approver, verdict="approve")
     key.refresh_from_db()
     return key
@@ -215,7 +216,7 @@ def test_renew_with_approval_waits_and_the_approver_is_emailed(
 def test_the_approver_approves_in_place_and_the_key_is_renewed(
     client, consumer, approver, approved_key, mailoutbox, django_capture_on_commit_callbacks
 ):
-    _key, approval = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     client.force_login(approver)
     inbox = text(client.get("/approvals/"))
     assert "API key renewal" in inbox and approved_key.prefix in inbox
@@ -235,7 +236,7 @@ def test_the_approver_rejects_with_a_reason_and_the_consumer_gets_it(
     client, consumer, approver, approved_key, mailoutbox, django_capture_on_commit_callbacks
 ):
     before = approved_key.expires_at
-    _key, approval = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     client.force_login(approver)
     response = client.post(
         f"/approvals/{approval.pk}/decide/", {"verdict": "reject", "reason": ""}, headers={"HX-Request": "true"}
@@ -256,14 +257,14 @@ def test_the_approver_rejects_with_a_reason_and_the_consumer_gets_it(
 
 def test_nobody_approves_their_own_request(consumer, approved_key, approval_api):
     approval_api.approvers.add(consumer)
-    _key, approval = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     with pytest.raises(services.ApprovalError):
         services.approval_decide(approval_request_id=approval.pk, approver=consumer, verdict="approve")
 
 
 def test_someone_who_is_not_an_approver_of_the_api_cannot_decide(client, consumer, approved_key, organization):
     other_approver = UserFactory(organization=organization, roles=(Role.APPROVER,))
-    _key, approval = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     client.force_login(other_approver)
     assert approved_key.prefix not in text(client.get("/approvals/"))
     assert client.post(f"/approvals/{approval.pk}/decide/", {"verdict": "approve"}).status_code == 404
@@ -279,7 +280,7 @@ def test_in_all_mode_the_key_is_renewed_when_the_last_approver_approves(
     approval_api.approval_mode = "all"
     approval_api.save()
     before = approved_key.expires_at
-    _key, approval = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     services.approval_decide(approval_request_id=approval.pk, approver=approver, verdict="approve")
     approved_key.refresh_from_db()
     assert approved_key.expires_at == before
@@ -296,7 +297,7 @@ def test_in_all_mode_one_rejection_ends_the_request(consumer, approver, approved
     approval_api.approvers.add(second)
     approval_api.approval_mode = "all"
     approval_api.save()
-    _key, approval = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     services.approval_decide(approval_request_id=approval.pk, approver=second, verdict="reject", comment="No")
     approval.refresh_from_db()
     assert approval.status == ApprovalRequest.Status.REJECTED
@@ -305,14 +306,14 @@ def test_in_all_mode_one_rejection_ends_the_request(consumer, approver, approved
 
 
 def test_a_double_click_opens_one_renewal(consumer, approved_key):
-    _key, first = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
-    _key, second = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, first = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, second = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     assert first.pk == second.pk
     assert ApprovalRequest.objects.filter(api_key=approved_key, status="pending").count() == 1
 
 
 def test_the_consumer_withdraws_a_pending_renewal(client, consumer, approved_key):
-    _key, approval = services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     client.force_login(consumer)
     response = client.post(f"/preferences/api-keys/{approved_key.pk}/withdraw-renewal/", headers={"HX-Request": "true"})
     assert "You withdrew the renewal" in text(response)
@@ -359,9 +360,9 @@ def test_rotation_refuses_a_grace_over_7_days(client, consumer, instant_api):
 
 
 def test_a_target_is_told_active_not_pending_renewal_while_a_renewal_waits(consumer, approved_key):
-    from credentials.services import _key_payload
+    from credentials.keys.services import _key_payload
 
-    services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     approved_key.refresh_from_db()
     payload = _key_payload(approved_key, "d-1")
     assert payload["status"] == "active"

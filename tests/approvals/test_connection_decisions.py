@@ -3,8 +3,8 @@
 import pytest
 
 from approvals.models import ApprovalRequest, Decision
-from approvals.services import AlreadyDecided, ApprovalError, approval_decide, connection_request_submit
-from credentials.models import ConnectionRequest
+from approvals.services import AlreadyDecided, ApprovalError, approval_decide
+from credentials.connections.models import ConnectionRequest
 from portal.models import AuditEvent
 from portal.roles import Role
 from tests.factories import UserFactory
@@ -14,17 +14,6 @@ SECRET = "s3cr3t-VALUE-123="
 
 def decide_url(request: ConnectionRequest) -> str:
     return f"/admin-center/connections/{request.pk}/decide/"
-
-
-@pytest.fixture
-def submitted(tenant, tenant_admin, good_credentials):
-    return connection_request_submit(
-        tenant=tenant,
-        credentials=good_credentials,
-        generated_at=tenant.created_at,
-        submitted_by=tenant_admin,
-        check=None,
-    )
 
 
 def test_pending_requests_page_lists_submitted_requests(client, hub_admin, submitted):

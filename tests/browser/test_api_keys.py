@@ -25,8 +25,9 @@ from pytest_httpserver import HTTPServer
 from approvals import services as approval_services
 from approvals.demo import seed_api_keys
 from approvals.models import ApprovalRequest
+from credentials.keys import services as key_services
 from credentials.keys.deployment import retry_due_deployments
-from credentials.models import Api, ApiKey, KeyDeployment
+from credentials.keys.models import Api, ApiKey, KeyDeployment
 from portal.models import User
 from portal.roles import Role
 from tests.browser.helpers import DESKTOP, DISPLAY_NAMES, PHONE, login
@@ -288,7 +289,7 @@ def test_approver_rejects_a_second_renewal_with_a_reason_and_the_key_keeps_its_e
     consumer_user = User.objects.get(username="consumer")
     approver_user = User.objects.get(username="approver")
     # Round one, approved.
-    _, first = approval_services.api_key_renewal_request(api_key_id=payments.pk, consumer=consumer_user)
+    _, first = key_services.api_key_renewal_request(api_key_id=payments.pk, consumer=consumer_user)
     approval_services.approval_decide(approval_request_id=first.pk, approver=approver_user, verdict="approve")
     payments.refresh_from_db()
     renewed_expiry = payments.expires_at
@@ -367,7 +368,7 @@ def test_consumer_withdraws_a_renewal_that_waits_for_approval(new_page, live_ser
 
 def test_approver_decides_from_a_phone(phone_page, live_server, demo_keys, snapshot):
     consumer_user = User.objects.get(username="consumer")
-    approval_services.api_key_renewal_request(api_key_id=demo_keys[PAYMENTS].pk, consumer=consumer_user)
+    key_services.api_key_renewal_request(api_key_id=demo_keys[PAYMENTS].pk, consumer=consumer_user)
     login(phone_page, live_server, "approver")
     open_approvals(phone_page)
     request_row = approval_row(phone_page, PAYMENTS)
@@ -429,7 +430,7 @@ def test_renewed_key_waits_while_the_runtime_target_is_down_and_deploys_once_it_
 # --- error paths ----------------------------------------------------------------------------------
 def test_another_consumers_key_cannot_be_renewed(page, live_server, demo_keys, demo_accounts):
     dana = UserFactory(username="dana", organization=demo_accounts, roles=(Role.CONSUMER,))
-    dana_key, _, _ = approval_services.api_key_request(api=demo_keys[WEATHER].api, consumer=dana)
+    dana_key, _, _ = key_services.api_key_request(api=demo_keys[WEATHER].api, consumer=dana)
     expiry = dana_key.expires_at
     login(page, live_server, "consumer")
     open_my_api_keys(page)
@@ -554,7 +555,7 @@ def test_request_api_key_from_the_catalog_shows_the_key_once(page, live_server, 
 
 def test_a_key_for_an_api_that_needs_approval_is_shown_once_and_waits_for_the_approvers(page, live_server, demo_keys):
     consumer_user = User.objects.get(username="consumer")
-    approval_services.api_key_revoke(api_key_id=demo_keys[PAYMENTS].pk, consumer=consumer_user)
+    key_services.api_key_revoke(api_key_id=demo_keys[PAYMENTS].pk, revoked_by=consumer_user)
     mail.outbox.clear()
     login(page, live_server, "consumer")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="APIs").click()

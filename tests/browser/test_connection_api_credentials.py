@@ -10,9 +10,9 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from credentials.integration.models import ApiCredential
+from credentials.integration.services import API_CREDENTIAL_LIMIT_MESSAGE
 from credentials.lib import crypto
-from credentials.models import ApiCredential
-from credentials.services import API_CREDENTIAL_LIMIT_MESSAGE
 from portal.models import Organization
 from tests.browser.helpers import login
 from tests.factories import make_api_credential

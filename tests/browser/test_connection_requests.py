@@ -15,12 +15,13 @@ from playwright.sync_api import Locator, Page, expect
 
 from approvals import services as approval_services
 from approvals.demo import seed_connection_requests
-from credentials.models import ConnectionRequest, Tenant
+from credentials.connections import services as connection_services
+from credentials.connections.models import ConnectionRequest, Tenant
 from credentials.connections.pasted import parse_tenant_credentials
-from credentials.views import EDIT_SUCCESS, REESTABLISH_SUCCESS
+from credentials.connections.views import EDIT_SUCCESS, REESTABLISH_SUCCESS
 from portal.models import User
 from tests.browser.helpers import login
-from tests.credentials.certs import make_ca, make_cert
+from tests.credentials.connections.certs import make_ca, make_cert
 from tests.factories import client_secret_json
 
 CONNECTIVITY_TILE = "Establish API Portal Connectivity with API Business Hub Enterprise"
@@ -51,12 +52,12 @@ def add_request(organization, alias: str, *, age_days: int = 1, approve: bool = 
         url=f"https://{alias}.apimanagement.eu10.hana.ondemand.com",
         registered_by=tenant_admin,
     )
-    request = approval_services.connection_request_submit(
+    request = connection_services.connection_request_submit(
         tenant=tenant,
         credentials=parse_tenant_credentials(client_secret_json("https://auth.example.com/oauth/token")),
         generated_at=timezone.now() - timedelta(days=age_days),
         submitted_by=tenant_admin,
-        check=None,
+        skip_test=True,
     )
     if approve:
         request = approval_services.connection_request_decide(

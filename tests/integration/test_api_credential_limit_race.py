@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 import pytest
 from django.db import connection
 
-from credentials import services
-from credentials.models import ApiCredential
+from credentials.integration import services as integration_services
+from credentials.integration.models import ApiCredential
 from portal.models import AuditEvent
 from portal.roles import Role
 from tests.factories import UserFactory, make_api_credential
@@ -21,9 +21,11 @@ def add_at_once(organization, admins) -> list[str]:
     def add(admin) -> None:
         try:
             barrier.wait()
-            services.api_credential_create(organization=organization, name=f"by {admin.username}", created_by=admin)
+            integration_services.api_credential_create(
+                organization=organization, name=f"by {admin.username}", created_by=admin
+            )
             outcomes.append("added")
-        except services.ApiCredentialLimitReached as exc:
+        except integration_services.ApiCredentialLimitReached as exc:
             outcomes.append(f"refused: {exc}")
         finally:
             connection.close()

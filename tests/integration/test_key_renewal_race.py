@@ -7,7 +7,8 @@ from django.db import connection
 
 from approvals import services
 from approvals.models import ApprovalRequest, Decision
-from credentials.models import ApiKey
+from credentials.keys import services as key_services
+from credentials.keys.models import ApiKey
 from portal.models import AuditEvent
 from portal.roles import Role
 from tests.factories import ApiFactory, UserFactory
@@ -40,9 +41,9 @@ def renewal(organization, consumer):
     first = UserFactory(organization=organization, roles=(Role.APPROVER,))
     second = UserFactory(organization=organization, roles=(Role.APPROVER,))
     api = ApiFactory(key_lifetime_days=30, renewal_requires_approval=True, approver_users=[first, second])
-    key, _secret, approval = services.api_key_request(api=api, consumer=consumer)
+    key, _secret, approval = key_services.api_key_request(api=api, consumer=consumer)
     services.approval_decide(approval_request_id=approval.pk, approver=first, verdict="approve")
-    _key, renewal = services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
+    _key, renewal = key_services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
     return api, key, renewal, first, second
 
 
@@ -64,10 +65,10 @@ def test_two_approvers_at_once_in_any_mode_renew_the_key_once(renewal):
 @pytest.mark.django_db(transaction=True)
 def test_two_approvers_at_once_in_all_mode_renew_when_both_approved(renewal, consumer):
     api, key, approval, first, second = renewal
-    services.api_key_renewal_withdraw(api_key_id=key.pk, consumer=consumer)
+    key_services.api_key_renewal_withdraw(api_key_id=key.pk, consumer=consumer)
     api.approval_mode = "all"
     api.save()
-    _key, approval = services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
+    _key, approval = key_services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
     outcomes = run_at_once(
         lambda: services.approval_decide(approval_request_id=approval.pk, approver=first, verdict="approve"),
         lambda: services.approval_decide(approval_request_id=approval.pk, approver=second, verdict="approve"),

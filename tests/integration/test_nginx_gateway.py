@@ -17,8 +17,12 @@ from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from credentials import crypto, gateway, services, tasks
-from credentials.models import Api, ApiKey, RuntimeTarget
+from credentials.gateway import services as gateway
+from credentials.keys import services as key_services
+from credentials.keys import tasks as key_tasks
+from credentials.keys.models import Api, ApiKey, RuntimeTarget
+from credentials.lib import crypto
+from portal import tasks as portal_tasks
 
 NGINX = "/usr/sbin/nginx"
 DEPLOY_CONF = Path(settings.BASE_DIR) / "deploy" / "nginx" / "portico-gateway.conf"
@@ -141,8 +145,8 @@ http {{
 def no_deliveries(monkeypatch):
     # The services queue deployments to the target and emails after commit (this test commits):
     # neither is what is tested here, and the target's base URL is not a real gateway.
-    monkeypatch.setattr(tasks.deploy_access_key, "delay_on_commit", lambda *args, **kwargs: None)
-    monkeypatch.setattr(tasks.send_api_key_email, "delay_on_commit", lambda *args, **kwargs: None)
+    monkeypatch.setattr(key_tasks.deploy_access_key, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(portal_tasks.deliver_email, "apply_async", lambda *args, **kwargs: None)
 
 
 @pytest.fixture(autouse=True)
@@ -192,7 +196,7 @@ def assert_plain_401(status: int, headers: list[tuple[str, str]], body: str) -> 
 
 
 def test_an_active_key_reaches_the_api_which_learns_the_consumer_but_not_the_key(nginx, upstream, api, consumer):
-    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
 
     status, _headers, body = nginx.get(headers={"X-API-Key": secret.value})
 
@@ -203,7 +207,7 @@ def test_an_active_key_reaches_the_api_which_learns_the_consumer_but_not_the_key
 
 
 def test_the_key_may_come_in_the_apikey_header(nginx, upstream, api, consumer):
-    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
 
     status, _headers, _body = nginx.get(headers={"apikey": secret.value})
 
@@ -211,9 +215,9 @@ def test_the_key_may_come_in_the_apikey_header(nginx, upstream, api, consumer):
 
 
 def test_a_renewed_key_still_passes(nginx, upstream, api, consumer):
-    key, secret = services.api_key_issue(api=api, consumer=consumer)
+    key, secret = key_services.api_key_issue(api=api, consumer=consumer)
     ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))  # it ran out
-    services.api_key_renew(api_key_id=key.pk, renewed_by=consumer)
+    key_services.api_key_renew(api_key_id=key.pk, renewed_by=consumer)
 
     status, _headers, body = nginx.get(headers={"X-API-Key": secret.value})
 
@@ -221,8 +225,8 @@ def test_a_renewed_key_still_passes(nginx, upstream, api, consumer):
 
 
 def test_a_rotated_key_passes_with_both_secrets_during_the_grace(nginx, upstream, api, consumer):
-    key, old = services.api_key_issue(api=api, consumer=consumer)
-    _key, new = services.api_key_rotate(api_key_id=key.pk, rotated_by=consumer, grace=timedelta(hours=1))
+    key, old = key_services.api_key_issue(api=api, consumer=consumer)
+    _key, new = key_services.api_key_rotate(api_key_id=key.pk, rotated_by=consumer, grace=timedelta(hours=1))
 
     assert nginx.get(headers={"X-API-Key": old.value})[0] == 200
     assert nginx.get(headers={"X-API-Key": new.value})[0] == 200
@@ -230,10 +234,10 @@ def test_a_rotated_key_passes_with_both_secrets_during_the_grace(nginx, upstream
 
 @pytest.mark.parametrize("case", ["revoked", "expired", "unknown", "malformed", "missing", "another-api", "pending"])
 def test_a_refused_key_gets_a_plain_401_and_never_reaches_the_api(nginx, upstream, api, consumer, case):
-    key, secret = services.api_key_issue(api=api, consumer=consumer, pending=case == "pending")
+    key, secret = key_services.api_key_issue(api=api, consumer=consumer, pending=case == "pending")
     presented = secret.value
     if case == "revoked":
-        services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+        key_services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
     elif case == "expired":
         ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     elif case == "unknown":
@@ -242,7 +246,7 @@ def test_a_refused_key_gets_a_plain_401_and_never_reaches_the_api(nginx, upstrea
         presented = secret.value[:-2]
     elif case == "another-api":
         maps = Api.objects.create(name="Maps", slug="maps", provider=api.provider, runtime_target=api.runtime_target)
-        presented = services.api_key_issue(api=maps, consumer=consumer)[1].value
+        presented = key_services.api_key_issue(api=maps, consumer=consumer)[1].value
 
     headers = {} if case == "missing" else {"X-API-Key": presented}
     assert_plain_401(*nginx.get(headers=headers))
@@ -251,22 +255,22 @@ def test_a_refused_key_gets_a_plain_401_and_never_reaches_the_api(nginx, upstrea
 
 def test_the_client_cannot_choose_the_api_or_claim_a_consumer(nginx, upstream, api, consumer):
     maps = Api.objects.create(name="Maps", slug="maps", provider=api.provider, runtime_target=api.runtime_target)
-    _key, maps_secret = services.api_key_issue(api=maps, consumer=consumer)
+    _key, maps_secret = key_services.api_key_issue(api=maps, consumer=consumer)
 
     status, _headers, _body = nginx.get(
         headers={"X-API-Key": maps_secret.value, "X-Portico-Api": "maps", "X-Portico-Key": maps_secret.value}
     )
     assert status == 401
 
-    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
     status, _headers, _body = nginx.get(headers={"X-API-Key": secret.value, "X-Portico-Consumer": "admin"})
     assert status == 200
     assert upstream[-1].headers.get("X-Portico-Consumer") == "consumer"
 
 
 def test_the_reason_is_in_the_access_log_for_operators(nginx, upstream, api, consumer):
-    key, secret = services.api_key_issue(api=api, consumer=consumer)
-    services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+    key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    key_services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
 
     assert nginx.get("/forecast/log-check", headers={"X-API-Key": secret.value})[0] == 401
 
@@ -276,7 +280,7 @@ def test_the_reason_is_in_the_access_log_for_operators(nginx, upstream, api, con
 
 
 def test_a_gateway_with_a_wrong_token_fails_closed_with_the_same_plain_401(nginx, upstream, api, consumer):
-    _key, secret = services.api_key_issue(api=api, consumer=consumer)
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
     replacement = crypto.generate_secret("gw")  # the target's token was replaced; nginx still has the old one
     RuntimeTarget.objects.filter(pk=api.runtime_target_id).update(
         verify_token_prefix=replacement.prefix, verify_token_digest=replacement.digest

@@ -30,8 +30,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from credentials.models import ApiKey, ExpiryReminder
-from credentials.tasks import send_expiry_reminders
+from credentials.expiry.models import ExpiryReminder
+from credentials.expiry.tasks import send_expiry_reminders
+from credentials.keys.models import ApiKey
 from portal.celery import app as celery_app
 from portal.models import OutboundEmail
 from tests.factories import ApiFactory, UserFactory
@@ -280,7 +281,7 @@ def test_beat_and_two_workers_deliver_every_due_reminder_exactly_once_through_an
     )
 
     # 3. More sweeps of both kinds run on the workers after that, and send nothing more.
-    sweeps = ("credentials.tasks.send_expiry_reminders", "portal.tasks.deliver_due_emails")
+    sweeps = ("credentials.expiry.tasks.send_expiry_reminders", "portal.tasks.deliver_due_emails")
     after = {task: len(succeeded(processes.worker_logs(), task)) for task in sweeps}
 
     def more_sweeps_on_both_workers() -> bool:
@@ -326,5 +327,7 @@ def test_beat_and_two_workers_deliver_every_due_reminder_exactly_once_through_an
     assert "Sending due task send-expiry-reminders" in beat_log
     assert "Sending due task deliver-due-emails" in beat_log
     for worker in ("worker1", "worker2"):
-        assert succeeded(processes.log(worker), "credentials.tasks.send_expiry_reminders"), f"{worker} never swept"
-    assert sum(int(n) for n in succeeded(logs, "credentials.tasks.send_expiry_reminders")) == expected_count
+        assert succeeded(processes.log(worker), "credentials.expiry.tasks.send_expiry_reminders"), (
+            f"{worker} never swept"
+        )
+    assert sum(int(n) for n in succeeded(logs, "credentials.expiry.tasks.send_expiry_reminders")) == expected_count

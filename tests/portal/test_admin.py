@@ -1,7 +1,5 @@
 import pytest
-from django.db import transaction
 
-from portal.audit import record
 from portal.models import AuditEvent
 from tests.factories import UserFactory
 
@@ -17,12 +15,6 @@ def superuser(organization):
 def superuser_client(client, superuser):
     client.force_login(superuser)
     return client
-
-
-@pytest.fixture
-def event(hub_admin, organization):
-    with transaction.atomic():
-        return record(action="organization.renamed", target=organization, summary="Renamed to Acme", actor=hub_admin)
 
 
 def unchanged(event: AuditEvent) -> bool:

@@ -28,13 +28,6 @@ def record_in_transaction(**kwargs: object) -> AuditEvent:
         return record(**kwargs)
 
 
-@pytest.fixture
-def event(hub_admin, organization):
-    return record_in_transaction(
-        action="organization.renamed", target=organization, summary="Renamed to Acme", actor=hub_admin
-    )
-
-
 def run_through_middleware(request: HttpRequest, **record_kwargs: object) -> AuditEvent:
     """Send `request` through AuditContextMiddleware to a view that records one event."""
     written = []

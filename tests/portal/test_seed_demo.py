@@ -4,7 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from approvals.models import ApprovalRequest
-from credentials.models import Api, ApiKey, ConnectionRequest
+from credentials.connections.models import ConnectionRequest
+from credentials.keys.models import Api, ApiKey
 from portal.models import Organization, User
 
 

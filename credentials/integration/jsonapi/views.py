@@ -256,7 +256,6 @@ class RoleViewSet(JsonApiView, views.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Role]:
         queryset = Role.objects.filter(organization=self.organization).select_related("organization")
         if self.action == "list":
-            services.role_ensure_defaults(organization=self.organization)
             queryset = apply_sort(apply_filters(queryset, self.request, ROLE_FILTERS), self.request, ROLE_SORTS)
         return queryset.order_by(*(queryset.query.order_by or ["kind", "name"]), "pk")
 

@@ -6,33 +6,28 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from credentials.models import ConnectionRequest, Tenant
+from credentials.connections.models import ConnectionRequest
 from portal.models import AuditEvent
-from tests.factories import OrganizationFactory, client_secret_json
+from tests.factories import ConnectionRequestFactory, OrganizationFactory, TenantFactory, client_secret_json
 
 APPROVED = "/admin-center/connections/approved/"
 
 
 def make_approved(count: int, *, decided_by, submitted_by, credentials) -> list[ConnectionRequest]:
     now = timezone.now()
-    storage = credentials.to_storage()
     rows = []
     for i in range(count):
-        organization = OrganizationFactory()
-        tenant = Tenant.objects.create(
-            organization=organization,
+        tenant = TenantFactory(
+            organization=OrganizationFactory(),
             alias=f"tenant-{i:04d}",
             url=f"https://t{i}.example.com",
             registered_by=submitted_by,
         )
         rows.append(
-            ConnectionRequest(
+            ConnectionRequestFactory.build(
                 tenant=tenant,
                 status=ConnectionRequest.Status.APPROVED,
-                credential_kind=credentials.kind,
-                credentials=storage,
-                api_url=credentials.url,
-                token_url=credentials.token_url,
+                pasted=credentials,
                 client_id=f"client-{i:04d}",
                 generated_at=now - timedelta(days=i % 400),
                 expires_at=now + timedelta(days=365 - i % 400),
@@ -174,14 +169,14 @@ def test_reestablish_with_a_bad_paste_changes_nothing(client, hub_admin, approve
 
 
 def test_a_submitted_request_cannot_be_reestablished(client, hub_admin, tenant, tenant_admin, good_credentials):
-    from approvals.services import connection_request_submit
+    from credentials.connections.services import connection_request_submit
 
     submitted = connection_request_submit(
         tenant=tenant,
         credentials=good_credentials,
         generated_at=tenant.created_at,
         submitted_by=tenant_admin,
-        check=None,
+        skip_test=True,
     )
     client.force_login(hub_admin)
     assert client.get(f"/admin-center/connections/{submitted.pk}/reestablish/").status_code == 404
@@ -190,7 +185,7 @@ def test_a_submitted_request_cannot_be_reestablished(client, hub_admin, tenant, 
 def test_reestablishing_with_certificate_credentials_uses_the_certificate_expiry(client, hub_admin, approved):
     import json
 
-    from tests.credentials.certs import make_ca, make_cert
+    from tests.credentials.connections.certs import make_ca, make_cert
 
     ca = make_ca()
     not_after = (timezone.now() + timedelta(days=100)).replace(microsecond=0)

@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 
 from approvals.models import ApprovalRequest
-from credentials.models import ConnectionRequest, Tenant
+from credentials.connections.models import ConnectionRequest, Tenant
 from portal.models import AuditEvent
-from tests.factories import client_secret_json
+from tests.factories import TenantFactory, client_secret_json
 
 SECRET = "s3cr3t-VALUE-123="
 CONNECTIVITY = "/manage/connectivity/"
@@ -18,19 +18,6 @@ SUBMIT = "/manage/connectivity/requests/"
 
 def edit_url(request: ConnectionRequest) -> str:
     return f"/manage/connectivity/requests/{request.pk}/edit/"
-
-
-@pytest.fixture
-def submitted(tenant, tenant_admin, good_credentials):
-    from approvals.services import connection_request_submit
-
-    return connection_request_submit(
-        tenant=tenant,
-        credentials=good_credentials,
-        generated_at=tenant.created_at,
-        submitted_by=tenant_admin,
-        check=None,
-    )
 
 
 def raw_column(request: ConnectionRequest) -> str:
@@ -161,7 +148,7 @@ def test_a_second_open_request_for_the_same_tenant_is_refused(client, tenant_adm
 def test_another_organizations_tenant_cannot_be_chosen(
     client, tenant_admin, tenant, other_organization, good_credentials_json
 ):
-    foreign = Tenant.objects.create(
+    foreign = TenantFactory(
         organization=other_organization, alias="globex", url="https://globex.example.com", registered_by=tenant_admin
     )
     client.force_login(tenant_admin)

@@ -20,14 +20,14 @@ from django.db import connection
 from django.utils import timezone
 
 from credentials.keys import deployment
-from credentials.models import ApiKey, KeyDeployment, KeySecret, RuntimeTarget
-from credentials.services import api_key_issue, api_key_renew
+from credentials.keys.models import ApiKey, KeyDeployment, KeySecret, RuntimeTarget
+from credentials.keys.services import api_key_issue, api_key_renew
 from portal.models import AuditEvent
 from tests.factories import TARGET_SIGNING_SECRET, ApiFactory, RuntimeTargetFactory
 
 ACCESS_KEYS = "/mediator/access-keys"
 HEALTH = "/mediator/health"
-CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "runtime-target-contract.md"
+CONTRACT = Path(__file__).resolve().parents[3] / "docs" / "runtime-target-contract.md"
 
 
 @pytest.fixture
@@ -421,9 +421,9 @@ def test_the_health_sweep_checks_only_targets_with_a_health_url(httpserver, targ
     httpserver.expect_request(HEALTH, method="GET").respond_with_json({"status": "ok"})
     silent = RuntimeTargetFactory(name="No health URL", health_url="")
 
-    from credentials import tasks
+    from credentials.keys import tasks as key_tasks
 
-    assert tasks.check_runtime_targets.delay().get() == 1
+    assert key_tasks.check_runtime_targets.delay().get() == 1
 
     target.refresh_from_db()
     silent.refresh_from_db()
@@ -470,7 +470,7 @@ def test_beat_runs_the_deployment_sweep_and_the_health_checks_as_registered_task
 
     schedule = django_settings.CELERY_BEAT_SCHEDULE
     tasks = {entry["task"] for entry in schedule.values()}
-    assert {"credentials.tasks.retry_pending_deployments", "credentials.tasks.check_runtime_targets"} <= tasks
+    assert {"credentials.keys.tasks.retry_pending_deployments", "credentials.keys.tasks.check_runtime_targets"} <= tasks
     app.loader.import_default_modules()
     assert tasks <= set(app.tasks)
 

@@ -1,6 +1,5 @@
 """Admin Center > Runtime targets: health, create and edit, and credentials shown once."""
 
-import html
 import logging
 import re
 from datetime import timedelta
@@ -11,11 +10,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from credentials.keys.models import Api, KeyDeployment, RuntimeTarget
 from credentials.lib import crypto
-from credentials.models import Api, ApiKey, KeyDeployment, RuntimeTarget
 from portal.models import AuditEvent
 from portal.roles import Role
-from tests.factories import UserFactory
+from tests.credentials.keys.helpers import page_text
+from tests.factories import ApiKeyFactory, UserFactory
 
 TARGETS = "/admin-center/targets/"
 NEW_TARGET = "/admin-center/targets/new/"
@@ -32,10 +32,6 @@ def regenerate_url(target: RuntimeTarget) -> str:
 
 def credentials_url(target: RuntimeTarget) -> str:
     return f"/admin-center/targets/{target.pk}/credentials/"
-
-
-def page_text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def shown_secrets(response) -> dict[str, str]:
@@ -113,7 +109,7 @@ def test_the_list_shows_each_targets_health_with_when_and_why(client, hub_admin)
 
 def test_the_list_counts_apis_and_waiting_deployments(client, hub_admin, organization, consumer, target):
     api = Api.objects.create(name="Payments", slug="payments", provider=organization, runtime_target=target)
-    key = ApiKey.objects.create(consumer=consumer, api=api, prefix="prt_key_AAAAAAAA")
+    key = ApiKeyFactory(consumer=consumer, api=api, prefix="prt_key_AAAAAAAA", expires_at=None)
     for state in (KeyDeployment.State.PENDING, KeyDeployment.State.PENDING, KeyDeployment.State.FAILED):
         KeyDeployment.objects.create(api_key=key, target=target, reason="issued", payload={}, state=state)
     client.force_login(hub_admin)

@@ -9,8 +9,14 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from approvals import services as approval_services
-from credentials import reminders
-from credentials.models import ApiKey, ConnectionRequest, ExpiryReminder
+from credentials.connections import health
+from credentials.connections import services as connection_services
+from credentials.connections.models import ConnectionRequest
+from credentials.expiry import reminders
+from credentials.expiry.models import ExpiryReminder
+from credentials.keys import expire
+from credentials.keys import services as key_services
+from credentials.keys.models import ApiKey
 from portal.models import AuditEvent, OutboundEmail
 from tests.factories import ApiFactory, client_secret_json
 
@@ -21,7 +27,7 @@ START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 def key(consumer):
     api = ApiFactory(name="Weather", slug="weather", key_lifetime_days=90)
     with time_machine.travel(START, tick=False):
-        key, secret, _ = approval_services.api_key_request(api=api, consumer=consumer)
+        key, secret, _ = key_services.api_key_request(api=api, consumer=consumer)
     return key
 
 
@@ -67,7 +73,7 @@ def test_a_key_renewed_after_a_reminder_starts_a_fresh_cycle(
     sweep_at(first_expiry - timedelta(days=7), django_capture_on_commit_callbacks)
     assert len(reminder_mails(mailoutbox, key.prefix)) == 1
     with time_machine.travel(first_expiry - timedelta(days=6), tick=False):
-        approval_services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
+        key_services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
     key.refresh_from_db()
     assert key.expires_at > first_expiry
     sweep_at(first_expiry - timedelta(days=1), django_capture_on_commit_callbacks)  # old 1-day mark: nothing
@@ -81,9 +87,9 @@ def test_unlimited_and_revoked_keys_get_no_reminder(consumer, outsider, mailoutb
     unlimited = ApiFactory(key_lifetime_days=None)
     limited = ApiFactory(key_lifetime_days=10)
     with time_machine.travel(START, tick=False):
-        approval_services.api_key_request(api=unlimited, consumer=consumer)
-        revoked, _secret, _ = approval_services.api_key_request(api=limited, consumer=outsider)
-        approval_services.api_key_revoke(api_key_id=revoked.pk, consumer=outsider)
+        key_services.api_key_request(api=unlimited, consumer=consumer)
+        revoked, _secret, _ = key_services.api_key_request(api=limited, consumer=outsider)
+        key_services.api_key_revoke(api_key_id=revoked.pk, revoked_by=outsider)
     sweep_at(START + timedelta(days=9, hours=12), django_capture_on_commit_callbacks)
     assert OutboundEmail.objects.filter(template="key-expiry-reminder").count() == 0
 
@@ -128,8 +134,8 @@ def test_an_smtp_outage_loses_nothing(key, mailoutbox, django_capture_on_commit_
 @pytest.fixture
 def approved_connection(tenant, tenant_admin, hub_admin, good_credentials):
     with time_machine.travel(START, tick=False):
-        request = approval_services.connection_request_submit(
-            tenant=tenant, credentials=good_credentials, generated_at=START, submitted_by=tenant_admin, check=None
+        request = connection_services.connection_request_submit(
+            tenant=tenant, credentials=good_credentials, generated_at=START, submitted_by=tenant_admin, skip_test=True
         )
         approval_services.connection_request_decide(
             connection_request_id=request.pk, approver=hub_admin, verdict="approve"
@@ -160,8 +166,8 @@ def test_an_expired_key_becomes_expired_once_and_its_consumer_is_told_once(
         time_machine.travel(key.expires_at + timedelta(minutes=1), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        assert reminders.expire_due_keys() == 1
-        assert reminders.expire_due_keys() == 0
+        assert expire.expire_due_keys() == 1
+        assert expire.expire_due_keys() == 0
     key.refresh_from_db()
     assert key.status == ApiKey.Status.EXPIRED
     assert AuditEvent.objects.filter(action="api_key.expire", target_id=str(key.pk)).count() == 1
@@ -170,9 +176,9 @@ def test_an_expired_key_becomes_expired_once_and_its_consumer_is_told_once(
 
 def test_a_renewed_key_is_not_expired(key, consumer):
     with time_machine.travel(key.expires_at - timedelta(hours=1), tick=False):
-        approval_services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
+        key_services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
     with time_machine.travel(key.expires_at + timedelta(hours=1), tick=False):
-        assert reminders.expire_due_keys() == 0
+        assert expire.expire_due_keys() == 0
 
 
 # --- connection health ------------------------------------------------------------------------------
@@ -187,7 +193,7 @@ def test_a_failing_token_fetch_flags_the_connection_and_emails_once_per_incident
     )
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            assert reminders.check_connection(approved_connection.pk) == ConnectionRequest.Health.FAILING
+            assert health.check_connection(approved_connection.pk) == ConnectionRequest.Health.FAILING
     approved_connection.refresh_from_db()
     assert approved_connection.health == ConnectionRequest.Health.FAILING
     failing = [m for m in mailoutbox if "needs re-establishing" in m.subject]
@@ -195,7 +201,7 @@ def test_a_failing_token_fetch_flags_the_connection_and_emails_once_per_incident
 
 
 def test_a_working_token_fetch_keeps_the_connection_healthy(approved_connection, mailoutbox):
-    assert reminders.check_connection(approved_connection.pk) == ConnectionRequest.Health.HEALTHY
+    assert health.check_connection(approved_connection.pk) == ConnectionRequest.Health.HEALTHY
     assert not [m for m in mailoutbox if "needs re-establishing" in m.subject]
 
 
@@ -204,7 +210,7 @@ def test_a_key_renewed_for_30_days_gets_no_30_day_reminder_beside_its_renewal(
 ):
     api = ApiFactory(name="Payments", slug="payments", key_lifetime_days=30)
     with time_machine.travel(START, tick=False):
-        key, _secret, _ = approval_services.api_key_request(api=api, consumer=consumer)
+        key, _secret, _ = key_services.api_key_request(api=api, consumer=consumer)
     sweep_at(START + timedelta(minutes=5), django_capture_on_commit_callbacks)
     assert reminder_mails(mailoutbox, key.prefix) == []
     sweep_at(key.expires_at - timedelta(days=7), django_capture_on_commit_callbacks)

@@ -66,10 +66,10 @@ def test_docs_are_served_without_a_cdn(client, db):
 @pytest.fixture
 def known_ids(organization):
     """Ids that exist, so that generated requests also reach the success paths, not only 404."""
-    from credentials import services
+    from credentials.integration import services as integration_services
 
     target, _ = make_api_credential(organization, name="target")
-    roles = services.role_ensure_defaults(organization=organization)
+    roles = integration_services.role_ensure_defaults(organization=organization)
     return {"api_credentials": target.public_id, "roles": roles[1].public_id, "organizations": organization.slug}
 
 

@@ -15,10 +15,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from credentials import token_check
+from credentials.connections import token_check
 from credentials.connections.pasted import TenantCredentials, parse_tenant_credentials
-from credentials.token_check import TokenCheckResult, check_token
-from tests.credentials.certs import make_ca, make_cert
+from credentials.connections.token_check import TokenCheckResult, check_token
+from credentials.lib import outbound
+from tests.credentials.connections.certs import make_ca, make_cert
 
 SECRET = "s3cr3t+VALUE/with=padding"
 CLIENT_ID = "sb-apiaccess12345678!b1234|api-portal-xsuaa!b5678"
@@ -255,7 +256,7 @@ def test_check_token_reports_a_json_answer_without_an_access_token(httpserver, c
 
 
 def test_check_token_reads_no_more_than_a_bounded_answer(httpserver, caplog):
-    big = json.dumps({"access_token": TOKEN, "padding": "x" * (token_check.MAX_BODY_BYTES * 4)})
+    big = json.dumps({"access_token": TOKEN, "padding": "x" * (outbound.MAX_BODY_BYTES * 4)})
     httpserver.expect_request("/oauth/token").respond_with_data(big, content_type="application/json")
 
     result = checked(secret_credentials(httpserver.url_for("/oauth/token")), caplog)

@@ -13,7 +13,7 @@ from credentials.connections.pasted import (
     TenantCredentials,
     parse_tenant_credentials,
 )
-from tests.credentials.certs import key_to_pem, make_ca, make_cert, make_key_and_cert, make_key_pem
+from tests.credentials.connections.certs import key_to_pem, make_ca, make_cert, make_key_and_cert, make_key_pem
 
 SECRET = "s3cr3t-Value+/with=padding="
 CLIENT_ID = "sb-apiaccess12345678!b1234|api-portal-xsuaa!b5678"

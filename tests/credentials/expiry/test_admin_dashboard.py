@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals import services as approval_services
 from credentials.expiry.dashboard import expiry_chart, expiry_weeks
-from credentials.models import ApiKey
+from credentials.keys import services as key_services
+from credentials.keys.models import ApiKey
 from portal.emails import send_templated_email
 from portal.models import OutboundEmail
 from tests.factories import ApiFactory, UserFactory
@@ -15,7 +15,7 @@ from tests.factories import ApiFactory, UserFactory
 
 def key_expiring_in(days: float, consumer) -> ApiKey:
     api = ApiFactory(key_lifetime_days=365)
-    key, _secret, _ = approval_services.api_key_request(api=api, consumer=consumer)
+    key, _secret, _ = key_services.api_key_request(api=api, consumer=consumer)
     ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + timedelta(days=days))
     return key
 

@@ -13,15 +13,15 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from credentials import services
-from credentials.models import AccessToken, ApiCredential, Role
+from credentials.integration import services as integration_services
+from credentials.integration.models import AccessToken, ApiCredential, Role
 from portal.models import AuditEvent
 from tests.factories import make_api_credential
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 JSONAPI = "application/vnd.api+json"
-SCHEMA = json.loads((Path(__file__).parent.parent / "jsonapi" / "schema-1.0.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "jsonapi" / "schema-1.0.json").read_text())
 VALIDATOR = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)
 
 
@@ -70,7 +70,7 @@ def token(http, admin_credential):
 
 @pytest.fixture
 def roles(organization):
-    admin, read_only = services.role_ensure_defaults(organization=organization)
+    admin, read_only = integration_services.role_ensure_defaults(organization=organization)
     return {"admin": admin, "read_only": read_only}
 
 
@@ -223,7 +223,7 @@ def test_patch_refuses_bad_attributes_with_422_and_a_pointer_and_changes_nothing
 
 def test_patch_refuses_a_role_of_another_organization(http, token, admin_credential, other_organization):
     credential = admin_credential[0]
-    foreign_role = services.role_ensure_defaults(organization=other_organization)[1]
+    foreign_role = integration_services.role_ensure_defaults(organization=other_organization)[1]
     before = snapshot(credential)
 
     response = http.patch(
@@ -486,7 +486,7 @@ def test_delete_answers_204_removes_it_from_the_page_and_is_audited(http, token,
 def test_a_change_on_the_page_is_visible_through_the_api(http, token, admin_credential, org_admin, roles):
     credential = admin_credential[0]
 
-    services.api_credential_edit(
+    integration_services.api_credential_edit(
         credential_id=credential.pk,
         edited_by=org_admin,
         name="Renamed on the page",
@@ -520,7 +520,7 @@ def test_roles_and_organizations_and_relationship_links(http, token, admin_crede
 # --- Authorization --------------------------------------------------------------------------------
 def test_another_organizations_resources_answer_404_and_are_not_changed(http, token, foreign, other_organization):
     credential, _ = foreign
-    other_role = services.role_ensure_defaults(organization=other_organization)[0]
+    other_role = integration_services.role_ensure_defaults(organization=other_organization)[0]
     before = snapshot(credential)
     path = f"/api/api_credentials/{credential.public_id}"
 
@@ -572,7 +572,7 @@ def test_an_expired_token_is_401(http, token):
 
 
 def test_a_revoked_token_is_401(http, token, admin_credential, org_admin):
-    services.api_credential_set_secret(credential_id=admin_credential[0].pk, changed_by=org_admin)
+    integration_services.api_credential_set_secret(credential_id=admin_credential[0].pk, changed_by=org_admin)
 
     response = http.patch(
         f"/api/api_credentials/{admin_credential[0].public_id}",
@@ -614,3 +614,16 @@ def test_listing_credentials_with_includes_costs_the_same_at_any_size(
     _list_queries(
         client, django_assert_max_num_queries, token, "/api/api_credentials?page[size]=25&include=role,organization", 6
     )
+
+
+def test_listing_roles_writes_nothing(client, http, token, organization):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/roles", headers={"Authorization": f"Bearer {token}", "Accept": JSONAPI})
+
+    assert response.status_code == 200
+    assert [role["attributes"]["name"] for role in response.json()["data"]] == ["Admin", "Read-only"]
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert writes == []

@@ -6,9 +6,8 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from credentials import services
-from credentials.models import AccessToken
-from tests.factories import make_api_credential
+from credentials.integration import services as integration_services
+from credentials.integration.models import AccessToken
 
 pytestmark = pytest.mark.django_db(transaction=True)
 GRANT = {"grant_type": "client_credentials"}
@@ -18,11 +17,6 @@ GRANT = {"grant_type": "client_credentials"}
 def http(live_server):
     with httpx.Client(base_url=live_server.url, timeout=10) as client:
         yield client
-
-
-@pytest.fixture
-def credential(organization):
-    return make_api_credential(organization, name="HTTP client")
 
 
 def get_token(http, credential) -> str:
@@ -115,7 +109,7 @@ def test_an_expired_token_is_refused_by_api_me(http, credential):
 def test_a_token_dies_when_the_secret_changes(http, credential, org_admin):
     value = get_token(http, credential)
 
-    services.api_credential_set_secret(credential_id=credential[0].pk, changed_by=org_admin)
+    integration_services.api_credential_set_secret(credential_id=credential[0].pk, changed_by=org_admin)
 
     assert http.get("/api/me", headers=bearer(value)).status_code == 401
     old = http.post("/oauth/token", data=GRANT, auth=credential_auth(credential))
@@ -125,7 +119,7 @@ def test_a_token_dies_when_the_secret_changes(http, credential, org_admin):
 def test_a_token_dies_when_the_credentials_are_deleted(http, credential, org_admin):
     value = get_token(http, credential)
 
-    services.api_credential_delete(credential_id=credential[0].pk, deleted_by=org_admin)
+    integration_services.api_credential_delete(credential_id=credential[0].pk, deleted_by=org_admin)
 
     assert http.get("/api/me", headers=bearer(value)).status_code == 401
 

@@ -8,8 +8,10 @@ from urllib.parse import quote_plus
 import pytest
 from django.utils import timezone
 
-from credentials import crypto, oauth, services
-from credentials.models import AccessToken, ApiCredential
+from credentials.integration import oauth
+from credentials.integration import services as integration_services
+from credentials.integration.models import AccessToken, ApiCredential
+from credentials.lib import crypto
 from tests.factories import make_api_credential
 
 TOKEN = "/oauth/token"
@@ -21,11 +23,6 @@ TYPED_SECRET = "Typed.secret~with-all_the-SYMBOLS-0123456789"
 def basic(client_id: str, secret: str) -> str:
     # RFC 6749 2.3.1: each part form-encoded, then joined and base64-encoded.
     return "Basic " + base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
-
-
-@pytest.fixture
-def credential(organization):
-    return make_api_credential(organization, name="Billing sync")
 
 
 def ask_token(client, body: str = "grant_type=client_credentials", *, auth: str | None = None, ip="10.0.0.1"):
@@ -100,7 +97,7 @@ def test_a_client_may_ask_for_less_than_its_role_allows(client, credential):
 
 
 def test_a_read_only_client_cannot_ask_for_write(client, organization):
-    read_only = services.role_ensure_defaults(organization=organization)[1]
+    read_only = integration_services.role_ensure_defaults(organization=organization)[1]
     credential, secret = make_api_credential(organization, role=read_only)
 
     response = ask_token(client, "grant_type=client_credentials&scope=write", auth=basic(credential.client_id, secret))
@@ -319,7 +316,7 @@ def test_an_expired_token_is_refused(client, credential, time_machine):
 def test_a_token_dies_when_its_credentials_secret_changes(client, credential, org_admin):
     value = issue(client, credential)["access_token"]
 
-    services.api_credential_set_secret(credential_id=credential[0].pk, changed_by=org_admin)
+    integration_services.api_credential_set_secret(credential_id=credential[0].pk, changed_by=org_admin)
 
     assert me(client, value).status_code == 401
 
@@ -335,7 +332,7 @@ def test_a_token_issued_under_an_older_secret_version_is_refused(client, credent
 def test_a_token_dies_with_its_credentials(client, credential, org_admin):
     value = issue(client, credential)["access_token"]
 
-    services.api_credential_delete(credential_id=credential[0].pk, deleted_by=org_admin)
+    integration_services.api_credential_delete(credential_id=credential[0].pk, deleted_by=org_admin)
 
     assert me(client, value).status_code == 401
 
@@ -356,8 +353,8 @@ def test_write_needs_the_scope_and_the_role_at_the_time_of_use(rf, client, crede
     assert bearer(admin_token).allows("write") and bearer(admin_token).allows("read")
     assert not bearer(read_token).allows("write") and bearer(read_token).allows("read")
 
-    read_only = services.role_ensure_defaults(organization=organization)[1]
-    services.api_credential_update(credential_id=credential[0].pk, updated_by=org_admin, role=read_only)
+    read_only = integration_services.role_ensure_defaults(organization=organization)[1]
+    integration_services.api_credential_update(credential_id=credential[0].pk, updated_by=org_admin, role=read_only)
 
     assert not bearer(admin_token).allows("write") and bearer(admin_token).allows("read")
     assert oauth.insufficient_scope("write").status_code == 403
