@@ -6,6 +6,8 @@ through its approval port (credentials.lib.approval_port), which `ApprovalsPort`
 the transaction of the deciding Decision.
 """
 
+from typing import cast
+
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Model
@@ -90,26 +92,30 @@ def _policy_outcome(approval: ApprovalRequest, verdict: str) -> str | None:
 
 def _apply_effect(approval: ApprovalRequest, approver: User, comment: str) -> None:
     approved = approval.status == ApprovalRequest.Status.APPROVED
+    # Each kind of approval is opened with its subject (_open_key_approval, _open_connection_approval).
     if approval.kind == ApprovalRequest.Kind.KEY_RENEWAL:
+        api_key_id = cast(int, approval.api_key_id)
         if approved:
-            key_services.api_key_renew(api_key_id=approval.api_key_id, renewed_by=approver)
+            key_services.api_key_renew(api_key_id=api_key_id, renewed_by=approver)
         else:
-            key_services.api_key_clear_renewal_pending(api_key_id=approval.api_key_id, reason=comment)
+            key_services.api_key_clear_renewal_pending(api_key_id=api_key_id, reason=comment)
         return
     if approval.kind == ApprovalRequest.Kind.KEY_REQUEST:
+        api_key_id = cast(int, approval.api_key_id)
         if approved:
-            key_services.api_key_activate(api_key_id=approval.api_key_id, decided_by=approver)
+            key_services.api_key_activate(api_key_id=api_key_id, decided_by=approver)
         else:
-            key_services.api_key_decline(api_key_id=approval.api_key_id, decided_by=approver, reason=comment)
+            key_services.api_key_decline(api_key_id=api_key_id, decided_by=approver, reason=comment)
         return
     if approval.kind == ApprovalRequest.Kind.CONNECTION_REQUEST:
+        connection_request_id = cast(int, approval.connection_request_id)
         if approval.status == ApprovalRequest.Status.APPROVED:
             connection_services.connection_request_approve(
-                connection_request_id=approval.connection_request_id, decided_by=approver
+                connection_request_id=connection_request_id, decided_by=approver
             )
         else:
             connection_services.connection_request_reject(
-                connection_request_id=approval.connection_request_id, decided_by=approver, reason=comment
+                connection_request_id=connection_request_id, decided_by=approver, reason=comment
             )
 
 
@@ -134,7 +140,8 @@ def key_outcome_message(approval: ApprovalRequest) -> str:
         else "approved: the key works now and the consumer is emailed",
         ApprovalRequest.Status.REJECTED: "rejected: the consumer is emailed your reason",
     }.get(ApprovalRequest.Status(approval.status), "recorded: it waits for the other approvers")
-    return f"{approval.get_kind_display()} for {approval.api_key.api.name} {outcome}."
+    api_key = cast(ApiKey, approval.api_key)  # a key approval is opened with its key
+    return f"{approval.get_kind_display()} for {api_key.api.name} {outcome}."
 
 
 def connection_outcome_message(connection_request: ConnectionRequest) -> str:
@@ -148,7 +155,8 @@ def _open_key_approval(*, kind: str, api_key: ApiKey, requested_by: User) -> App
     """Open an approval for the key's API approvers: its named users and group ("all" mode fixes
     the list now, so a later group change neither blocks nor skips anyone). Emails them."""
     api = api_key.api
-    named = set(api.approvers.values_list("pk", flat=True))
+    # Deactivated users decide nothing: an API whose approvers all left has none.
+    named = set(api.approvers.filter(is_active=True).values_list("pk", flat=True))
     group_members = set()
     if api.approver_group_id:
         group_members = set(
@@ -223,7 +231,8 @@ class ApprovalsPort:
         pending = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING)
         if isinstance(subject, ApiKey):
             return pending.filter(api_key=subject).first()
-        return pending.filter(connection_request=subject).first()
+        # The port's other subject: a connection request.
+        return pending.filter(connection_request=cast(ConnectionRequest, subject)).first()
 
     def cancel(self, *, subject: Model, actor: User, why: str) -> int:
         if not isinstance(subject, ApiKey):

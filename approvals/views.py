@@ -37,12 +37,12 @@ def connection_request_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse
     error = posted.error
     if not error:
         try:
-            services.connection_request_decide(
+            connection_request = services.connection_request_decide(
                 connection_request_id=pk, approver=request.user, verdict=posted.verdict, comment=posted.comment
             )
         except services.ApprovalError as exc:
             error = str(exc)
-    connection_request = connection_selectors.connection_request_get(pk=pk)
+            connection_request = connection_selectors.connection_request_get(pk=pk)  # as it is now
     if error:
         messages.error(request, error)
     else:

@@ -7,7 +7,7 @@ from portal.models import AuditEvent, Organization, User
 
 @admin.register(User)
 class PortalUserAdmin(UserAdmin):
-    fieldsets = (*UserAdmin.fieldsets, ("Organization", {"fields": ("organization",)}))
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Organization", {"fields": ("organization",)}))
     list_display = ("username", "email", "organization", "is_active", "is_staff")
     list_filter = ("organization", "groups", "is_active")
 

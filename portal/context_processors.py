@@ -1,10 +1,12 @@
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.urls import reverse
 
 from portal import roles
+from portal.models import User
 
 
 @dataclass(frozen=True)
@@ -14,7 +16,7 @@ class NavItem:
     section: str
 
 
-def nav_items_for(user: object) -> list[NavItem]:
+def nav_items_for(user: User | AnonymousUser) -> list[NavItem]:
     """The header's navigation: only the sections this user's roles may open."""
     if not getattr(user, "is_authenticated", False):
         return []

@@ -24,7 +24,7 @@ def task(name: str) -> Task:
 
 def enqueue(name: str, *args: JobArgument, countdown: float | None = None) -> None:
     """Send the task to the broker now (the caller is outside a transaction, or is a sweep)."""
-    task(name).apply_async(args, countdown=countdown)
+    task(name).apply_async(args, countdown=countdown)  # type: ignore[arg-type]  # celery-types omits None, Celery's default
 
 
 def enqueue_on_commit(name: str, *args: JobArgument) -> None:

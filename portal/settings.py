@@ -173,7 +173,7 @@ PORTICO_OUTBOUND_CA_BUNDLE = env.str("PORTICO_OUTBOUND_CA_BUNDLE", default="") o
 # --- REST API (/api/..., credentials/integration/jsonapi/) --------------------------------------------------------
 # The API views name their own authentication, parsers and renderers; these are the defaults the
 # libraries read. Field names and types stay as the models spell them (api_credentials, expires_in).
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, str | list[str] | None] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "credentials.integration.jsonapi.base.exception_handler",
     "UNAUTHENTICATED_USER": None,

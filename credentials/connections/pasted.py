@@ -1,4 +1,4 @@
-"""The JSON credentials an API Management tenant pastes (SCENARIOS S1, S2): parse and check them.
+"""The JSON credentials an API Management tenant pastes (the README's scenarios S1, S2): parse and check them.
 
 SAP's documents give two shapes:
 
@@ -129,14 +129,14 @@ def parse_tenant_credentials(text: str) -> TenantCredentials:
             certificate, problem = _load_certificate(values["certificate"])
             if problem:
                 errors.append(("certificate", problem))
-            elif certificate.not_valid_after_utc <= datetime.now(UTC):
+            elif certificate is not None and certificate.not_valid_after_utc <= datetime.now(UTC):
                 expired = certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M")
                 errors.append(("certificate", f"The certificate expired on {expired} UTC."))
         if "key" in values:
             private_key, problem = _load_private_key(values["key"])
             if problem:
                 errors.append(("key", problem))
-            elif certificate is not None and not _same_public_key(private_key, certificate):
+            elif private_key is not None and certificate is not None and not _same_public_key(private_key, certificate):
                 errors.append(("key", "The private key does not belong to the certificate."))
 
     if errors:
@@ -194,6 +194,8 @@ def _read_fields(obj: dict, keys_seen: list[str]) -> tuple[str, dict[str, str], 
     spellings: dict[str, list[str]] = {}
     for key in keys_seen:
         spellings.setdefault(key.lower(), []).append(key)
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
     if "certificate" in spellings or "key" in spellings:
         kind, required, optional = CERTIFICATE, CERTIFICATE_FIELDS, CERTIFICATE_OPTIONAL_FIELDS
     else:
@@ -262,7 +264,7 @@ def _load_certificate(value: str) -> tuple[x509.Certificate | None, str | None]:
     return chain[0], None
 
 
-def _load_private_key(value: str) -> tuple[object | None, str | None]:
+def _load_private_key(value: str) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None, str | None]:
     problem = None
     try:
         private_key = serialization.load_pem_private_key(_pem(value).encode(), password=None)

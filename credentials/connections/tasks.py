@@ -1,8 +1,10 @@
 """Celery tasks of connections. Each fetches by id and calls one service."""
 
 from celery import shared_task
+from django.db import transaction
 
-from credentials.connections import health
+from credentials.connections import health, notifications
+from credentials.connections.models import ConnectionRequest
 from portal import jobs
 
 
@@ -19,3 +21,14 @@ def check_connections() -> int:
 def check_connection(connection_request_id: int) -> None:
     """Fetch a token with one connection's stored credentials; flag it when that fails."""
     health.check_connection(connection_request_id)
+
+
+# --- Names of the previous release (see credentials/keys/tasks.py) ----------------------------------
+@shared_task(name="credentials.tasks.send_connection_request_decision_email")
+def previous_send_connection_request_decision_email(connection_request_id: int) -> None:
+    """The previous release queued the decision email after commit; now the decision writes it."""
+    request = ConnectionRequest.objects.select_related("tenant", "submitted_by", "decided_by").get(
+        pk=connection_request_id
+    )
+    with transaction.atomic():
+        notifications.connection_request_decided(request)

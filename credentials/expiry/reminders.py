@@ -163,6 +163,7 @@ def _send_batch(claimed: list[ExpiryReminder], now: datetime) -> int:
         return 0
     subject_type = claimed[0].subject_type
     ids = [r.subject_id for r in claimed]
+    objects: dict[int, ApiKey] | dict[int, ConnectionRequest]
     if subject_type == ExpiryReminder.Subject.API_KEY:
         objects = ApiKey.objects.select_related("api", "consumer").in_bulk(ids)
     else:
@@ -172,7 +173,7 @@ def _send_batch(claimed: list[ExpiryReminder], now: datetime) -> int:
         if subject is None:
             continue
         dedupe_key = f"reminder:{reminder.pk}"
-        if subject_type == ExpiryReminder.Subject.API_KEY:
+        if isinstance(subject, ApiKey):  # i.e. subject_type is API_KEY: objects holds that one model
             email = key_notifications.api_key_expiry_reminder(
                 subject, days=reminder.threshold_days, dedupe_key=dedupe_key
             )

@@ -122,7 +122,7 @@ def _read(fetch: Callable[[], T]) -> T:
     "SELECT 1" before the read, a second round trip on every answer. A lone SELECT outside any
     transaction is safe to run again. (If Django renames the flag, the check simply comes back.)
     """
-    connection.health_check_done = True
+    connection.health_check_done = True  # type: ignore[attr-defined]  # set by Django, missing from django-stubs
     try:
         return fetch()
     except (InterfaceError, OperationalError):
@@ -329,6 +329,9 @@ class _Snapshot:
 
 class _Budget:
     """At most `per_second` takes per second (a fixed window), for the reads of unknown prefixes."""
+
+    _window: float  # when the current one-second window began
+    _used: int  # takes in that window
 
     def __init__(self, per_second: int) -> None:
         self.per_second = per_second

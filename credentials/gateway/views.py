@@ -77,7 +77,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         response = _json(403, {"valid": False, "reason": verdict.reason}, {"X-Portico-Reason": str(verdict.reason)})
         # A refused key is an answer, not an error of Portico: without this, Django logs a WARNING
         # for each one (django.utils.log.log_response), and anyone with bad keys could flood the log.
-        response._has_been_logged = True
+        response._has_been_logged = True  # type: ignore[attr-defined]  # Django's own flag, not in its stubs
         return response
     facts = verdict.facts
     assert facts is not None  # noqa: S101 - a valid verdict always carries its facts

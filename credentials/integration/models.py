@@ -39,8 +39,9 @@ def new_client_id() -> str:
 
 class Role(models.Model):
     """What the tokens of an API credential may do in the organization: everything (admin) or
-    read only. Each organization has its own roles; "Admin" and "Read-only" are made for it on
-    first use (credentials.integration.services.role_ensure_defaults)."""
+    read only. Each organization has its own roles; "Admin" and "Read-only" are made with it
+    (credentials.apps; for organizations loaded without signals, e.g. by loaddata:
+    credentials.integration.services.role_ensure_defaults)."""
 
     class Kind(models.TextChoices):
         ADMIN = "admin", "Admin"

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 from django.conf import settings
@@ -272,6 +272,7 @@ def token(request: HttpRequest) -> HttpResponse:
             429,
             {"Retry-After": str(retry_after)},
         )
+    response: HttpResponse
     if content_type != "application/x-www-form-urlencoded":
         status = 400
         response = _error_response(
@@ -324,6 +325,12 @@ class BearerAuth:
         """Whether the token may do `scope` ("read", "write") now: it was given that scope and the
         credential's role still grants it."""
         return scope in self.token.scope_list and scope in self.credential.role.scopes.split()
+
+
+class BearerRequest(HttpRequest):
+    """The request a view wrapped in bearer_required gets (a type only: Django builds the request)."""
+
+    bearer: BearerAuth
 
 
 def _bearer_value(request: HttpRequest) -> str | None:
@@ -392,7 +399,7 @@ def bearer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
         authenticated = authenticate_bearer(request)
         if authenticated is None:
             return bearer_challenge(request)
-        request.bearer = BearerAuth(*authenticated)
+        cast(BearerRequest, request).bearer = BearerAuth(*authenticated)
         return view(request, *args, **kwargs)
 
     return csrf_exempt(wrapped)
@@ -401,7 +408,7 @@ def bearer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 @require_GET
 @never_cache
 @bearer_required
-def api_me(request: HttpRequest) -> JsonResponse:
+def api_me(request: BearerRequest) -> JsonResponse:
     """GET /api/me: which organization and role the bearer token stands for."""
     bearer: BearerAuth = request.bearer
     credential, token = bearer.credential, bearer.token

@@ -151,13 +151,7 @@ class ApiForm(forms.Form):
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"] or slugify(self.data.get(self.add_prefix("name"), ""))[:80]
-        if not slug:
-            return slug  # clean() reports the missing name or slug
-        taken = Api.objects.filter(slug=slug)
-        if self.api is not None:
-            taken = taken.exclude(pk=self.api.pk)
-        if taken.exists():
-            raise forms.ValidationError(f"Another API already uses the slug “{slug}”.")
+        # Empty: clean() reports the missing name or slug. A slug already taken is the service's to say.
         return slug
 
     def clean(self) -> dict[str, object]:
@@ -172,21 +166,9 @@ class ApiForm(forms.Form):
                 self.add_error("key_lifetime_days", "Enter the key lifetime in days, or tick Unlimited.")
             elif not raw.isdigit():
                 self.add_error("key_lifetime_days", "Enter a whole number of days.")
-            elif not 1 <= int(raw) <= MAX_KEY_LIFETIME_DAYS:
-                self.add_error(
-                    "key_lifetime_days",
-                    f"The key lifetime is between 1 and {MAX_KEY_LIFETIME_DAYS} days; tick Unlimited for keys "
-                    "that never expire.",
-                )
             else:
+                # The range, and whether approvers are needed, are rules of ApiSettings.check().
                 cleaned["key_lifetime_days"] = int(raw)
-        if (
-            cleaned.get("renewal_requires_approval")
-            and not cleaned.get("approvers")
-            and not cleaned.get("approver_group")
-            and "approvers" not in self.errors
-        ):
-            self.add_error("approvers", "Renewal needs approval: choose at least one approver or an approver group.")
         return cleaned
 
     def api_settings(self) -> ApiSettings:
@@ -282,13 +264,7 @@ class RuntimeTargetForm(forms.Form):
         self.target = target
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        taken = RuntimeTarget.objects.filter(name=name)
-        if self.target is not None:
-            taken = taken.exclude(pk=self.target.pk)
-        if taken.exists():
-            raise forms.ValidationError(f"Another runtime target is called “{name}”.")
-        return name
+        return self.cleaned_data["name"].strip()  # a name already taken is the service's to say
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].rstrip("/")

@@ -16,7 +16,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 from django.conf import settings
@@ -25,6 +25,9 @@ MAX_BODY_BYTES = 64 * 1024  # a token answer is a few kilobytes; read no more th
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ def resolve_checked(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise HostNotFound(host) from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    # The host of an AF_INET or AF_INET6 socket address, the families answered here, is a str.
+    addresses = list(dict.fromkeys(cast(str, info[4][0]) for info in infos))
     if not settings.PORTICO_OUTBOUND_ALLOW_PRIVATE:
         for address in addresses:
             if _is_internal(address):
@@ -121,8 +125,8 @@ def _read_at_most(response: httpx.Response, limit: int) -> bytes:
     return bytes(body[:limit])
 
 
-def caused_by(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    seen = exc
+def caused_by(exc: BaseException, kind: type[_E]) -> _E | None:
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, kind):
             return seen

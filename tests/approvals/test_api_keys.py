@@ -368,3 +368,17 @@ def test_a_target_is_told_active_not_pending_renewal_while_a_renewal_waits(consu
     assert payload["status"] == "active"
     assert [s["prefix"] for s in payload["secrets"]] == [approved_key.prefix]
     assert all(len(s["hash"]) == 64 for s in payload["secrets"])
+
+
+def test_a_renewal_is_refused_when_every_approver_of_the_api_was_deactivated(consumer, approver, approval_api):
+    key, _secret = issue(approval_api, consumer)
+    services.approval_decide(approval_request_id=key.approval_requests.get().pk, approver=approver, verdict="approve")
+    approver.is_active = False
+    approver.save(update_fields=["is_active"])
+
+    with pytest.raises(services.ApprovalError, match="has no approver who could decide"):
+        key_services.api_key_renewal_request(api_key_id=key.pk, consumer=consumer)
+
+    key.refresh_from_db()
+    assert key.renewal_pending_since is None
+    assert not ApprovalRequest.objects.filter(api_key=key, kind=ApprovalRequest.Kind.KEY_RENEWAL).exists()

@@ -15,7 +15,7 @@ the page and the API show the same rows and every change is audited.
 
 import re
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -42,7 +42,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 # --- Errors ---------------------------------------------------------------------------------------
 def error_object(status_code: int, code: str, detail: str, pointer: str | None = None, **source: str) -> dict:
-    error = {"status": str(status_code), "code": code, "title": HTTPStatus(status_code).phrase, "detail": detail}
+    error: dict[str, str | dict[str, str]] = {
+        "status": str(status_code),
+        "code": code,
+        "title": HTTPStatus(status_code).phrase,
+        "detail": detail,
+    }
     if pointer is not None:
         source["pointer"] = pointer
     if source:
@@ -142,8 +147,18 @@ def _media_type_parameters(value: str) -> tuple[str, set[str]]:
     return base.strip().lower(), {param.split("=")[0].strip().lower() for param in params if param.strip()}
 
 
+class ApiRequest(Request):
+    """The request the API's views handle, once BearerTokenAuthentication and TokenScope let it in
+    (a type only: DRF builds the request)."""
+
+    auth: oauth.BearerAuth
+    jsonapi_resource: dict[str, Any]  # the resource object of a write document, kept by DocumentParser
+
+
 class JsonApiView:
     """What every view of the API shares (a mixin ahead of the library's view classes)."""
+
+    request: ApiRequest
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [TokenScope]
@@ -177,14 +192,14 @@ class JsonApiView:
             ours = [params - {"q"} for base, params in ranges if base == MEDIA_TYPE]
             if ours and all(ours) and not any(base in ("*/*", "application/*") for base, _ in ranges):
                 raise exceptions.NotAcceptable("Every application/vnd.api+json in Accept has media type parameters.")
-        super().initial(request, *args, **kwargs)
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # a mixin: the library's view class has it
 
     def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # No DRF metadata document (it is not JSON:API): the Allow header says what there is.
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]  # as above
         add_never_cache_headers(response)
         return response
 
@@ -285,7 +300,8 @@ def apply_filters(queryset: QuerySet, request: Request, filterable: dict[str, st
         if predicate == "not_eq":
             queryset = queryset.exclude(**{column: value})
         elif predicate == "in":
-            queryset = queryset.filter(**{f"{column}__in": [item for item in value.split(",") if item]})
+            items = cast(str, value).split(",")  # a query parameter's last value: QueryDict has no empty lists
+            queryset = queryset.filter(**{f"{column}__in": [item for item in items if item]})
         else:
             queryset = queryset.filter(**{f"{column}__{LOOKUPS[predicate]}": value})
     return queryset

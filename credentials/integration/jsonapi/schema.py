@@ -85,7 +85,7 @@ WRITES = {
 
 
 def _linkage(resource_type: str, nullable: bool) -> dict:
-    linkage = {
+    linkage: dict[str, Any] = {
         "type": "object",
         "required": ["type", "id"],
         "properties": {"type": {"type": "string", "enum": [resource_type]}, "id": {"type": "string"}},
@@ -116,7 +116,7 @@ def _resource(schema: dict, resource_type: str, relationships: dict[str, str]) -
         }
         for name, related_type in relationships.items()
     }
-    resource = {
+    resource: dict[str, Any] = {
         "type": "object",
         "required": ["type", "id", "links"],
         "properties": {
@@ -132,7 +132,7 @@ def _resource(schema: dict, resource_type: str, relationships: dict[str, str]) -
 
 
 def _write(schema: dict, resource_type: str, with_id: bool) -> dict:
-    data = {
+    data: dict[str, Any] = {
         "type": "object",
         "required": ["type", "id"] if with_id else ["type"],
         "properties": {

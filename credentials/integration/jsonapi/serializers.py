@@ -123,7 +123,7 @@ class ApiCredentialSerializer(serializers.ModelSerializer):
 class HttpsUrlField(drf_serializers.URLField):
     default_error_messages = {"invalid": "Enter an absolute https URL."}
 
-    def to_internal_value(self, data: object) -> str:
+    def to_internal_value(self, data: str) -> str:
         value = super().to_internal_value(data)
         if value and not value.startswith("https://"):
             self.fail("invalid")
@@ -159,7 +159,7 @@ class MetadataField(drf_serializers.JSONField):
 class WholeNumberField(drf_serializers.IntegerField):
     """An integer, also sent as text by command-line clients ("7200"), never a boolean."""
 
-    def to_internal_value(self, data: object) -> int:
+    def to_internal_value(self, data: float | int | str) -> int:
         if isinstance(data, bool):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -169,7 +169,10 @@ class ApiCredentialUpdateSerializer(drf_serializers.Serializer):
     """The writable attributes of PATCH (S5). Numbers sent as strings are accepted when whole
     ("7200"); null clears a text attribute. The role relationship is read by the view."""
 
-    id = drf_serializers.CharField(help_text="The id of the API credential, as in the URL.")
+    # None in ApiCredentialCreateSerializer: DRF drops a declared field a subclass sets to None.
+    id: drf_serializers.CharField | None = drf_serializers.CharField(
+        help_text="The id of the API credential, as in the URL."
+    )
     name = drf_serializers.CharField(max_length=200, allow_blank=True, allow_null=True, trim_whitespace=True)
     redirect_uri = HttpsUrlField(max_length=500, allow_blank=True, allow_null=True)
     expires_in = WholeNumberField(min_value=MIN_TOKEN_LIFETIME, max_value=MAX_TOKEN_LIFETIME)

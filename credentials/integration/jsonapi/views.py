@@ -49,7 +49,7 @@ CREDENTIAL_SORTS = {"name", "created_at", "updated_at", "kind", "mode", "referen
 
 
 def _service_errors(exc: DjangoValidationError) -> JsonApiErrors:
-    errors = []
+    errors: list[dict[str, Any]] = []
     for field, messages in exc.message_dict.items():
         pointer = "/data/relationships/role/data" if field == "role" else f"/data/attributes/{field}"
         if field == "__all__":
@@ -290,7 +290,7 @@ class OrganizationViewSet(JsonApiView, views.ReadOnlyModelViewSet):
 class RelatedView(JsonApiView, views.generics.GenericAPIView):
     """GET the resource a to-one relationship points to, or its resource identifier."""
 
-    parent_model: type = ApiCredential
+    parent_model: type[ApiCredential] | type[Role] = ApiCredential
     relationships: dict[str, tuple[str, type]] = {}
 
     def get_parent(self) -> Any:

@@ -5,7 +5,7 @@ configured key can still read, and in batches so no long lock is held. Once it r
 left under old keys, the old key can be removed from the environment.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
@@ -26,8 +26,9 @@ class Command(BaseCommand):
         total = 0
         for model, field in encrypted_fields():
             table = connection.ops.quote_name(model._meta.db_table)
-            column = connection.ops.quote_name(field.column)
-            pk = connection.ops.quote_name(model._meta.pk.column)
+            # A concrete field (all encrypted_fields() returns, and every primary key) has a column.
+            column = connection.ops.quote_name(cast(str, field.column))
+            pk = connection.ops.quote_name(cast(str, model._meta.pk.column))
             last_pk = None
             rotated = 0
             while True:
