@@ -62,6 +62,15 @@ def tenant_register(*, organization: Organization, alias: str, url: str, registe
     return tenant
 
 
+def _lock_request(connection_request_id: int) -> ConnectionRequest:
+    # of=("self",): lock the request row only, not the tenant joined in for the audit.
+    return (
+        ConnectionRequest.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .get(pk=connection_request_id)
+    )
+
+
 def _apply_credentials(
     request: ConnectionRequest,
     credentials: TenantCredentials,
@@ -159,11 +168,7 @@ def connection_request_update_credentials(
     Raises CredentialTestFailed or ConnectionRequestError."""
     check = credentials_test(credentials=credentials, skip=skip_test)  # no lock held meanwhile
     with transaction.atomic():
-        request = (
-            ConnectionRequest.objects.select_for_update(of=("self",))
-            .select_related("tenant")
-            .get(pk=connection_request_id)
-        )
+        request = _lock_request(connection_request_id)
         if not request.is_editable:
             raise ConnectionRequestError(not_editable_message(request))
         _apply_credentials(request, credentials, generated_at, check, timezone.now())
@@ -191,11 +196,7 @@ def connection_request_reestablish(
     and the validity restarts from the new credentials' generation. Tested first, as above."""
     check = credentials_test(credentials=credentials, skip=skip_test)  # no lock held meanwhile
     with transaction.atomic():
-        request = (
-            ConnectionRequest.objects.select_for_update(of=("self",))
-            .select_related("tenant")
-            .get(pk=connection_request_id)
-        )
+        request = _lock_request(connection_request_id)
         if request.status != ConnectionRequest.Status.APPROVED:
             raise ConnectionRequestError("Only an approved connection can be re-established.")
         _apply_credentials(request, credentials, generated_at, check, timezone.now())
@@ -214,9 +215,7 @@ def connection_request_reestablish(
 
 
 def _decide(connection_request_id: int, status: str, decided_by: User, reason: str) -> ConnectionRequest:
-    request = (
-        ConnectionRequest.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=connection_request_id)
-    )
+    request = _lock_request(connection_request_id)
     if request.status == status:
         return request  # applied already: a repeated call changes nothing
     if not request.can_transition_to(status):
