@@ -40,17 +40,60 @@ def _describe_decided(approval: ApprovalRequest) -> str:
     return f"This request was already {approval.get_status_display().lower()}{who}{when}."
 
 
-def approval_decide(*, approval_request_id: int, approver: User, verdict: str, comment: str = "") -> ApprovalRequest:
+class StaleDecision(ApprovalError):
+    """What the approver reviewed changed before the decision arrived; the message says what."""
+
+
+def _lock_subject(approval_request_id: int) -> ApiKey | ConnectionRequest:
+    """Lock what the approval is about. The lock order of Portico, everywhere: the subject (an
+    ApiKey or a ConnectionRequest) first, then its ApprovalRequest rows, as revoking, withdrawing
+    and renewing a key do (they lock the key, then cancel or open its approvals). An approval's
+    subject never changes, so reading its id before taking any lock is safe."""
+    approval = ApprovalRequest.objects.only("kind", "api_key_id", "connection_request_id").get(pk=approval_request_id)
+    if approval.kind == ApprovalRequest.Kind.CONNECTION_REQUEST:
+        return (
+            ConnectionRequest.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=approval.connection_request_id)
+        )
+    return ApiKey.objects.select_for_update(of=("self",)).select_related("api").get(pk=approval.api_key_id)
+
+
+def _stale_message(subject: ApiKey | ConnectionRequest) -> str:
+    if isinstance(subject, ConnectionRequest):
+        return (
+            "The credentials of this request changed after you opened the page: they are now "
+            f"{subject.credential_label}, saved {timezone.localtime(subject.credentials_updated_at):%Y-%m-%d %H:%M}. "
+            "Review them again, then decide."
+        )
+    expiry = f"{subject.expires_at:%Y-%m-%d}" if subject.expires_at else "never"
+    return (
+        f"This key changed after you opened the page: it is now {subject.prefix}, "
+        f"{subject.get_status_display().lower()}, expiring {expiry}. Review it again, then decide."
+    )
+
+
+def approval_decide(
+    *,
+    approval_request_id: int,
+    approver: User,
+    verdict: str,
+    comment: str = "",
+    reviewed_version: str | None = None,
+) -> ApprovalRequest:
     """Record one approver's verdict and, once the policy is met, apply the effect exactly once.
 
-    Two approvers clicking at once: the row lock serialises them; the second sees the first's
-    outcome and gets AlreadyDecided. Raises ApprovalError for ineligible approvers, own requests
-    and rejections without a reason.
+    reviewed_version: the subject's review_version the page showed the approver; a subject that
+    changed since is refused (StaleDecision) and nothing is recorded. None: a caller that is not a
+    page (the demo, scripts). Two approvers clicking at once: the row locks serialise them; the
+    second sees the first's outcome and gets AlreadyDecided. Raises ApprovalError for ineligible
+    approvers, own requests and rejections without a reason.
     """
     comment = comment.strip()
     if verdict == Decision.Verdict.REJECT and not comment:
         raise ApprovalError("Give a reason for the rejection.")
     with transaction.atomic():
+        subject = _lock_subject(approval_request_id)
         approval = ApprovalRequest.objects.select_for_update().get(pk=approval_request_id)
         if approval.status != ApprovalRequest.Status.PENDING:
             raise AlreadyDecided(_describe_decided(approval))
@@ -58,6 +101,8 @@ def approval_decide(*, approval_request_id: int, approver: User, verdict: str, c
             raise ApprovalError("You cannot decide on your own request.")
         if not selectors.approval_may_decide(approval=approval, user=approver):
             raise ApprovalError("You are not an approver of this request.")
+        if reviewed_version is not None and reviewed_version != subject.review_version:
+            raise StaleDecision(_stale_message(subject))
         try:
             with transaction.atomic():
                 Decision.objects.create(approval_request=approval, approver=approver, verdict=verdict, comment=comment)
@@ -120,7 +165,12 @@ def _apply_effect(approval: ApprovalRequest, approver: User, comment: str) -> No
 
 
 def connection_request_decide(
-    *, connection_request_id: int, approver: User, verdict: str, comment: str = ""
+    *,
+    connection_request_id: int,
+    approver: User,
+    verdict: str,
+    comment: str = "",
+    reviewed_version: str | None = None,
 ) -> ConnectionRequest:
     """Decide the pending approval of a connection request (what the hub admin's buttons do)."""
     approval = (
@@ -128,7 +178,13 @@ def connection_request_decide(
     )
     if approval is None:
         raise ApprovalError("This connection request has no approval to decide.")
-    approval_decide(approval_request_id=approval.pk, approver=approver, verdict=verdict, comment=comment)
+    approval_decide(
+        approval_request_id=approval.pk,
+        approver=approver,
+        verdict=verdict,
+        comment=comment,
+        reviewed_version=reviewed_version,
+    )
     return ConnectionRequest.objects.select_related("tenant", "decided_by").get(pk=connection_request_id)
 
 

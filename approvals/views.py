@@ -38,7 +38,11 @@ def connection_request_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse
     if not error:
         try:
             connection_request = services.connection_request_decide(
-                connection_request_id=pk, approver=request.user, verdict=posted.verdict, comment=posted.comment
+                connection_request_id=pk,
+                approver=request.user,
+                verdict=posted.verdict,
+                comment=posted.comment,
+                reviewed_version=posted.reviewed,
             )
         except services.ApprovalError as exc:
             error = str(exc)
@@ -77,7 +81,11 @@ def approval_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not error:
         try:
             approval = services.approval_decide(
-                approval_request_id=approval.pk, approver=request.user, verdict=posted.verdict, comment=posted.comment
+                approval_request_id=approval.pk,
+                approver=request.user,
+                verdict=posted.verdict,
+                comment=posted.comment,
+                reviewed_version=posted.reviewed,
             )
         except (services.ApprovalError, ApiKeyError) as exc:
             error = str(exc)

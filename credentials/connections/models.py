@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from credentials.connections.pasted import TenantCredentials
-from credentials.lib import validity
+from credentials.lib import validity, versions
 from credentials.lib.fields import EncryptedJSONField
 from portal.models import Organization
 
@@ -137,6 +137,14 @@ class ConnectionRequest(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at <= timezone.now()
+
+    @property
+    def review_version(self) -> str:
+        """What a hub admin reviews before deciding: the credentials as last saved."""
+        return versions.version_of(
+            self.pk, self.credential_kind, self.client_id, self.token_url, self.api_url, self.cert_url,
+            self.certificate_subject, self.credentials_updated_at,
+        )  # fmt: skip
 
     @property
     def credential_label(self) -> str:

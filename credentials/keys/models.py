@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from credentials.lib import validity
+from credentials.lib import validity, versions
 from credentials.lib.fields import EncryptedTextField
 from portal.models import Organization
 
@@ -190,6 +190,14 @@ class ApiKey(models.Model):
         if self.expires_at is None:
             return None
         return validity.days_left(self.expires_at, now or timezone.now())
+
+    @property
+    def review_version(self) -> str:
+        """What an approver reviews before deciding on this key: which secret, its state and
+        expiry, and the lifetime a renewal would give it."""
+        return versions.version_of(
+            self.pk, self.prefix, self.status, self.expires_at, self.api_id, self.api.key_lifetime_days
+        )
 
     @property
     def can_renew(self) -> bool:

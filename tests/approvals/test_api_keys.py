@@ -1,6 +1,7 @@
 """S3: API keys, My API Keys, renewal at once or through approvals, rotation and revocation."""
 
 import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -223,7 +224,9 @@ def test_the_approver_approves_in_place_and_the_key_is_renewed(
     with time_machine.travel(timezone.now() + timedelta(days=3), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(
-                f"/approvals/{approval.pk}/decide/", {"verdict": "approve"}, headers={"HX-Request": "true"}
+                f"/approvals/{approval.pk}/decide/",
+                {"reviewed": approval.api_key.review_version, "verdict": "approve"},
+                headers={"HX-Request": "true"},
             )
         approved_key.refresh_from_db()
         assert approved_key.expires_at == timezone.now() + timedelta(days=30)
@@ -239,13 +242,15 @@ def test_the_approver_rejects_with_a_reason_and_the_consumer_gets_it(
     _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     client.force_login(approver)
     response = client.post(
-        f"/approvals/{approval.pk}/decide/", {"verdict": "reject", "reason": ""}, headers={"HX-Request": "true"}
+        f"/approvals/{approval.pk}/decide/",
+        {"reviewed": approval.api_key.review_version, "verdict": "reject", "reason": ""},
+        headers={"HX-Request": "true"},
     )
     assert "Give a reason for the rejection." in text(response)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
             f"/approvals/{approval.pk}/decide/",
-            {"verdict": "reject", "reason": "Usage too high"},
+            {"reviewed": approval.api_key.review_version, "verdict": "reject", "reason": "Usage too high"},
             headers={"HX-Request": "true"},
         )
     approved_key.refresh_from_db()
@@ -257,9 +262,36 @@ def test_the_approver_rejects_with_a_reason_and_the_consumer_gets_it(
 
 def test_nobody_approves_their_own_request(consumer, approved_key, approval_api):
     approval_api.approvers.add(consumer)
+    consumer.groups.add(*consumer.groups.model.objects.filter(name=Role.APPROVER))
     _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
-    with pytest.raises(services.ApprovalError):
+    approval.approvers.add(consumer)  # even when named on the request itself
+    before = approved_key.expires_at
+
+    with pytest.raises(services.ApprovalError, match="You cannot decide on your own request"):
         services.approval_decide(approval_request_id=approval.pk, approver=consumer, verdict="approve")
+
+    approved_key.refresh_from_db()
+    assert approved_key.expires_at == before and approved_key.renewal_pending_since is not None
+    assert not Decision.objects.filter(approval_request=approval).exists()
+
+
+def test_an_approver_does_not_see_their_own_request_in_the_inbox_and_cannot_post_it(
+    client, consumer, approved_key, approval_api
+):
+    approval_api.approvers.add(consumer)
+    consumer.groups.add(*consumer.groups.model.objects.filter(name=Role.APPROVER))
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    approval.approvers.add(consumer)
+    client.force_login(consumer)
+
+    assert approved_key.prefix not in text(client.get("/approvals/"))
+    response = client.post(
+        f"/approvals/{approval.pk}/decide/",
+        {"reviewed": approved_key.review_version, "verdict": "approve"},
+        headers={"HX-Request": "true"},
+    )
+    assert "You cannot decide on your own request" in text(response)
+    assert not Decision.objects.filter(approval_request=approval).exists()
 
 
 def test_someone_who_is_not_an_approver_of_the_api_cannot_decide(client, consumer, approved_key, organization):
@@ -267,7 +299,12 @@ def test_someone_who_is_not_an_approver_of_the_api_cannot_decide(client, consume
     _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
     client.force_login(other_approver)
     assert approved_key.prefix not in text(client.get("/approvals/"))
-    assert client.post(f"/approvals/{approval.pk}/decide/", {"verdict": "approve"}).status_code == 404
+    assert (
+        client.post(
+            f"/approvals/{approval.pk}/decide/", {"reviewed": approval.api_key.review_version, "verdict": "approve"}
+        ).status_code
+        == 404
+    )
     approval.refresh_from_db()
     assert approval.status == ApprovalRequest.Status.PENDING
 
@@ -382,3 +419,25 @@ def test_a_renewal_is_refused_when_every_approver_of_the_api_was_deactivated(con
     key.refresh_from_db()
     assert key.renewal_pending_since is None
     assert not ApprovalRequest.objects.filter(api_key=key, kind=ApprovalRequest.Kind.KEY_RENEWAL).exists()
+
+
+def test_approving_a_renewal_of_a_key_that_changed_after_the_review_is_refused(
+    client, consumer, approver, approved_key
+):
+    _key, approval = key_services.api_key_renewal_request(api_key_id=approved_key.pk, consumer=consumer)
+    client.force_login(approver)
+    reviewed = re.findall(r'name="reviewed" value="([^"]+)"', text(client.get("/approvals/")))[0]
+    rotated, _secret = key_services.api_key_rotate(
+        api_key_id=approved_key.pk, rotated_by=consumer, grace=timedelta(hours=1)
+    )
+
+    response = client.post(
+        f"/approvals/{approval.pk}/decide/", {"reviewed": reviewed, "verdict": "approve"}, headers={"HX-Request": "true"}
+    )
+
+    assert "This key changed after you opened the page" in text(response)
+    assert rotated.prefix in text(response)
+    approval.refresh_from_db()
+    assert approval.status == ApprovalRequest.Status.PENDING
+    assert not Decision.objects.filter(approval_request=approval).exists()
+    assert not AuditEvent.objects.filter(action="api_key.renew", target_id=str(approved_key.pk)).exists()

@@ -1,13 +1,16 @@
-"""Hub admins decide connection requests in place; decisions apply exactly once."""
+"""Hub admins decide connection requests in place; decisions apply exactly once, to what was reviewed."""
+
+import re
 
 import pytest
+from django.test import Client
 
 from approvals.models import ApprovalRequest, Decision
 from approvals.services import AlreadyDecided, ApprovalError, approval_decide
 from credentials.connections.models import ConnectionRequest
 from portal.models import AuditEvent
 from portal.roles import Role
-from tests.factories import UserFactory
+from tests.factories import UserFactory, client_secret_json
 
 SECRET = "s3cr3t-VALUE-123="
 
@@ -30,7 +33,11 @@ def test_approving_in_place_establishes_the_connection_and_emails_the_requester(
 ):
     client.force_login(hub_admin)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(decide_url(submitted), {"verdict": "approve"}, headers={"HX-Request": "true"})
+        response = client.post(
+            decide_url(submitted),
+            {"reviewed": submitted.review_version, "verdict": "approve"},
+            headers={"HX-Request": "true"},
+        )
     page = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in page
@@ -52,7 +59,11 @@ def test_approving_in_place_establishes_the_connection_and_emails_the_requester(
 
 def test_rejecting_needs_a_reason(client, hub_admin, submitted, mailoutbox):
     client.force_login(hub_admin)
-    response = client.post(decide_url(submitted), {"verdict": "reject", "reason": ""}, headers={"HX-Request": "true"})
+    response = client.post(
+        decide_url(submitted),
+        {"reviewed": submitted.review_version, "verdict": "reject", "reason": ""},
+        headers={"HX-Request": "true"},
+    )
     assert "Give a reason for the rejection." in response.content.decode()
     submitted.refresh_from_db()
     assert submitted.status == ConnectionRequest.Status.SUBMITTED
@@ -65,7 +76,9 @@ def test_rejecting_with_a_reason_emails_it(
     client.force_login(hub_admin)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
-            decide_url(submitted), {"verdict": "reject", "reason": "Wrong subaccount"}, headers={"HX-Request": "true"}
+            decide_url(submitted),
+            {"reviewed": submitted.review_version, "verdict": "reject", "reason": "Wrong subaccount"},
+            headers={"HX-Request": "true"},
         )
     submitted.refresh_from_db()
     assert submitted.status == ConnectionRequest.Status.REJECTED
@@ -75,7 +88,7 @@ def test_rejecting_with_a_reason_emails_it(
 
 def test_without_htmx_a_decision_redirects_back_to_the_list(client, hub_admin, submitted):
     client.force_login(hub_admin)
-    response = client.post(decide_url(submitted), {"verdict": "approve"})
+    response = client.post(decide_url(submitted), {"reviewed": submitted.review_version, "verdict": "approve"})
     assert response.status_code == 302
     assert response["Location"] == "/admin-center/connections/pending/"
 
@@ -85,7 +98,9 @@ def test_a_second_decision_gets_a_clear_message_and_changes_nothing(client, hub_
     approval_decide(approval_request_id=ApprovalRequest.objects.get().pk, approver=other_admin, verdict="approve")
     client.force_login(hub_admin)
     response = client.post(
-        decide_url(submitted), {"verdict": "reject", "reason": "too late"}, headers={"HX-Request": "true"}
+        decide_url(submitted),
+        {"reviewed": submitted.review_version, "verdict": "reject", "reason": "too late"},
+        headers={"HX-Request": "true"},
     )
     assert "already approved" in response.content.decode()
     submitted.refresh_from_db()
@@ -110,14 +125,21 @@ def test_nobody_decides_their_own_request(tenant_admin, submitted):
 def test_only_hub_admins_may_decide(client, approver, consumer, tenant_admin, submitted):
     for user in (approver, consumer, tenant_admin):
         client.force_login(user)
-        assert client.post(decide_url(submitted), {"verdict": "approve"}).status_code == 403
+        assert (
+            client.post(decide_url(submitted), {"reviewed": submitted.review_version, "verdict": "approve"}).status_code
+            == 403
+        )
     submitted.refresh_from_db()
     assert submitted.status == ConnectionRequest.Status.SUBMITTED
 
 
 def test_an_unknown_verdict_is_refused(client, hub_admin, submitted):
     client.force_login(hub_admin)
-    response = client.post(decide_url(submitted), {"verdict": "maybe"}, headers={"HX-Request": "true"})
+    response = client.post(
+        decide_url(submitted),
+        {"reviewed": submitted.review_version, "verdict": "maybe"},
+        headers={"HX-Request": "true"},
+    )
     assert "Choose Approve or Reject." in response.content.decode()
     submitted.refresh_from_db()
     assert submitted.status == ConnectionRequest.Status.SUBMITTED
@@ -126,3 +148,61 @@ def test_an_unknown_verdict_is_refused(client, hub_admin, submitted):
 def test_decide_refuses_get(client, hub_admin, submitted):
     client.force_login(hub_admin)
     assert client.get(decide_url(submitted)).status_code == 405
+
+
+# --- A decision applies to what was reviewed ------------------------------------------------------
+REVIEWED = re.compile(r'name="reviewed" value="([^"]+)"')
+
+
+def reviewed_on_the_page(client, path: str) -> str:
+    """The version of the request that the page shows, as its decision forms post it."""
+    found = REVIEWED.findall(client.get(path).content.decode())
+    assert found, "the decision form carries the version it was reviewed at"
+    return found[0]
+
+
+def test_approving_what_was_swapped_after_the_review_is_refused_and_shows_the_new_credentials(
+    client, hub_admin, tenant_admin, submitted, httpserver
+):
+    client.force_login(hub_admin)
+    reviewed = reviewed_on_the_page(client, "/admin-center/connections/pending/")
+    # The tenant admin swaps the credentials for another token URL, without testing them.
+    tenant_browser = Client()
+    tenant_browser.force_login(tenant_admin)
+    swapped = client_secret_json(httpserver.url_for("/elsewhere/token"), client_id="sb-swapped!b9|other!b1")
+    edited = tenant_browser.post(
+        f"/manage/connectivity/requests/{submitted.pk}/edit/", {"credentials": swapped, "skip_test": "on"}
+    )
+    assert edited.status_code == 302
+
+    response = client.post(
+        decide_url(submitted), {"verdict": "approve", "reviewed": reviewed}, headers={"HX-Request": "true"}
+    )
+
+    page = response.content.decode()
+    assert "changed after you opened" in page
+    assert "sb-swapped!b9|other!b1" in page  # the row as it is now
+    submitted.refresh_from_db()
+    assert submitted.status == ConnectionRequest.Status.SUBMITTED
+    assert not Decision.objects.filter(approval_request__connection_request=submitted).exists()
+    assert not AuditEvent.objects.filter(action="connection_request.approve").exists()
+
+
+def test_approving_what_was_reviewed_still_works(client, hub_admin, submitted):
+    client.force_login(hub_admin)
+    reviewed = reviewed_on_the_page(client, "/admin-center/connections/pending/")
+
+    client.post(decide_url(submitted), {"verdict": "approve", "reviewed": reviewed}, headers={"HX-Request": "true"})
+
+    submitted.refresh_from_db()
+    assert submitted.status == ConnectionRequest.Status.APPROVED
+
+
+def test_a_decision_posted_without_the_reviewed_version_is_refused(client, hub_admin, submitted):
+    client.force_login(hub_admin)
+
+    response = client.post(decide_url(submitted), {"verdict": "approve"}, headers={"HX-Request": "true"})
+
+    assert "Reload the page" in response.content.decode()
+    submitted.refresh_from_db()
+    assert submitted.status == ConnectionRequest.Status.SUBMITTED
