@@ -54,9 +54,9 @@ def _lock_subject(approval_request_id: int) -> ApiKey | ConnectionRequest:
         return (
             ConnectionRequest.objects.select_for_update(of=("self",))
             .select_related("tenant")
-            .get(pk=approval.connection_request_id)
+            .get(pk=cast(int, approval.connection_request_id))  # set for this kind
         )
-    return ApiKey.objects.select_for_update(of=("self",)).select_related("api").get(pk=approval.api_key_id)
+    return ApiKey.objects.select_for_update(of=("self",)).select_related("api").get(pk=cast(int, approval.api_key_id))
 
 
 def _stale_message(subject: ApiKey | ConnectionRequest) -> str:

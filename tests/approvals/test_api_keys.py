@@ -432,7 +432,9 @@ def test_approving_a_renewal_of_a_key_that_changed_after_the_review_is_refused(
     )
 
     response = client.post(
-        f"/approvals/{approval.pk}/decide/", {"reviewed": reviewed, "verdict": "approve"}, headers={"HX-Request": "true"}
+        f"/approvals/{approval.pk}/decide/",
+        {"reviewed": reviewed, "verdict": "approve"},
+        headers={"HX-Request": "true"},
     )
 
     assert "This key changed after you opened the page" in text(response)
