@@ -28,6 +28,10 @@ def enqueue(name: str, *args: JobArgument, countdown: float | None = None) -> No
 
 
 def enqueue_on_commit(name: str, *args: JobArgument) -> None:
-    """Send the task once the current transaction commits; nothing is sent if it rolls back."""
+    """Send the task once the current transaction commits; nothing is sent if it rolls back.
+
+    Robust: the change has committed by then, and what it owes is already a row (an outbox
+    email, a pending deployment) that a beat sweep sends when the broker is back. So a broker
+    that is down is logged, and the person's request still gets its answer, not a 500."""
     job = task(name)  # a wrong name fails here, in the caller's test, not after the commit
-    transaction.on_commit(lambda: job.apply_async(args))
+    transaction.on_commit(lambda: job.apply_async(args), robust=True)
