@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
-from credentials.keys.models import Api, ApiKey, RuntimeTarget
-from credentials.keys.services import api_key_deploy
+from credentials.keys.models import Api, ApiKey, KeyDeployment, RuntimeTarget
+from credentials.keys.services import api_key_deploy, api_key_remove_from_target
 from credentials.lib import crypto
 from portal import audit
 from portal.models import Organization, User
@@ -152,7 +152,7 @@ def api_update(*, api_id: int, settings: ApiSettings, updated_by: User) -> Api:
             api.save()
             api.approvers.set(settings.approvers)
             if api.runtime_target_id != previous_target_id:
-                deployed = _deploy_open_keys(api)
+                deployed = _deploy_open_keys(api, previous_target_id)
                 if deployed:
                     changes.append(f"{deployed} key{'s' if deployed != 1 else ''} queued for deployment")
             audit.record(
@@ -167,21 +167,64 @@ def api_update(*, api_id: int, settings: ApiSettings, updated_by: User) -> Api:
     return api
 
 
-def _deploy_open_keys(api: Api) -> int:
-    """The API moved to another runtime target (or to none): send each usable key's state there."""
+def _deploy_open_keys(api: Api, previous_target_id: int | None) -> int:
+    """The API moved to another runtime target (or to none): send each usable key's state to the
+    new one, and tell the previous one to drop every key it was sent, so none stays usable there."""
     # of=("self",): lock the keys, not the consumers joined in for the payload.
-    keys = (
-        ApiKey.objects.select_for_update(of=("self",))
-        .filter(api=api, status__in=(ApiKey.Status.ACTIVE, ApiKey.Status.EXPIRED))
-        .select_related("consumer")
-        .order_by("pk")
+    keys = ApiKey.objects.select_for_update(of=("self",)).filter(api=api).select_related("consumer").order_by("pk")
+    previous = RuntimeTarget.objects.filter(pk=previous_target_id).first() if previous_target_id else None
+    sent_there = (
+        set(KeyDeployment.objects.filter(target=previous, api_key__api=api).values_list("api_key_id", flat=True))
+        if previous
+        else set()
     )
     count = 0
     for key in keys:
         key.api = api
-        api_key_deploy(api_key=key, reason="changed")
-        count += 1
+        if previous is not None and key.pk in sent_there:
+            api_key_remove_from_target(api_key=key, target=previous)
+        if key.status in (ApiKey.Status.ACTIVE, ApiKey.Status.EXPIRED):
+            api_key_deploy(api_key=key, reason="changed")
+            count += 1
     return count if api.runtime_target_id else 0
+
+
+def runtime_target_retry_failed(*, target_id: int, retried_by: User | None) -> int:
+    """An operator sends again what a gateway refused (after fixing what made it refuse): each key
+    whose latest deployment to this target failed gets its current state for it queued anew
+    (audited). Returns how many."""
+    with transaction.atomic():
+        target = RuntimeTarget.objects.select_for_update().get(pk=target_id)
+        failed_key_ids = sorted(
+            set(
+                KeyDeployment.objects.filter(target=target, state=KeyDeployment.State.FAILED).values_list(
+                    "api_key_id", flat=True
+                )
+            )
+        )
+        keys = (
+            ApiKey.objects.select_for_update(of=("self",))
+            .filter(pk__in=failed_key_ids)
+            .select_related("api__runtime_target", "consumer")
+            .order_by("pk")
+        )
+        count = 0
+        for key in keys:
+            latest = KeyDeployment.objects.filter(api_key=key, target=target).order_by("-created_at", "-pk").first()
+            if latest is None or latest.state != KeyDeployment.State.FAILED:
+                continue  # sent again already, or superseded by a newer state
+            if key.api.runtime_target_id == target.pk:
+                api_key_deploy(api_key=key, reason="retried")
+            else:
+                api_key_remove_from_target(api_key=key, target=target)
+            count += 1
+        audit.record(
+            action="runtime_target.retry_failed",
+            target=target,
+            actor=retried_by,
+            summary=f"Queued {count} failed deployment{'s' if count != 1 else ''} to {target.name} again",
+        )
+    return count
 
 
 # --- Runtime targets (Admin Center) ---------------------------------------------------------------

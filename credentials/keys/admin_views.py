@@ -214,6 +214,21 @@ def runtime_target_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return TemplateResponse(request, "credentials/runtimetarget_form.html", context)
 
 
+@require_POST
+@role_required(roles.HUB_ADMIN_PERMS)
+def runtime_target_retry_failed(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Send again the deployments this gateway refused (after the cause was fixed there)."""
+    target = selectors.runtime_target_get(pk=pk)
+    count = admin_services.runtime_target_retry_failed(target_id=target.pk, retried_by=request.user)
+    messages.success(
+        request,
+        f"{count} refused deployment{'s' if count != 1 else ''} to {target.name} queued again."
+        if count
+        else f"Nothing refused by {target.name} waits to be sent again.",
+    )
+    return redirect(reverse("credentials:runtime-target-list") + f"#target-{target.pk}")
+
+
 @sensitive_variables("credentials")
 @require_POST
 @role_required(roles.HUB_ADMIN_PERMS)

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from credentials.keys import notifications
-from credentials.keys.models import Api, ApiKey, KeyDeployment, KeySecret
+from credentials.keys.models import Api, ApiKey, KeyDeployment, KeySecret, RuntimeTarget
 from credentials.lib import approval_port, crypto
 from credentials.lib.approval_port import Approval
 from portal import audit, jobs
@@ -18,6 +18,11 @@ from portal.models import User
 
 class ApiKeyError(Exception):
     """An API key action the key's state does not allow; the message is for people."""
+
+
+# The status a runtime target is sent for a key it no longer serves: not "active", so a target that
+# does not know the word refuses the key all the same.
+REMOVED = "removed"
 
 
 def _lock_key(api_key_id: int) -> ApiKey:
@@ -57,6 +62,20 @@ def _key_payload(api_key: ApiKey, deployment_id: str) -> dict[str, object]:
     }
 
 
+def _queue_deployment(api_key: ApiKey, target: RuntimeTarget, reason: str, payload: dict[str, object]) -> KeyDeployment:
+    # A newer state for this target replaces whatever older one has not gone out to it yet;
+    # what waits for another target (a removal from the previous one) is that target's own.
+    KeyDeployment.objects.filter(api_key=api_key, target=target, state=KeyDeployment.State.PENDING).update(
+        state=KeyDeployment.State.SUPERSEDED
+    )
+    deployment = KeyDeployment(api_key=api_key, target=target, reason=reason, payload={})
+    deployment.payload = {**payload, "deployment_id": str(deployment.deployment_id)}
+    deployment.next_attempt_at = timezone.now()
+    deployment.save()
+    jobs.enqueue_on_commit("credentials.keys.tasks.deploy_access_key", deployment.pk)
+    return deployment
+
+
 def api_key_deploy(*, api_key: ApiKey, reason: str) -> KeyDeployment | None:
     """The "Deploy Access Key" step: record the key's new state for its API's runtime target and
     send it after commit (retried until the target accepts). Runs in the caller's transaction."""
@@ -66,18 +85,18 @@ def api_key_deploy(*, api_key: ApiKey, reason: str) -> KeyDeployment | None:
             api_key.deployment_state = ApiKey.Deployment.NONE
             api_key.save(update_fields=["deployment_state", "updated_at"])
         return None
-    # A newer state replaces whatever older one has not gone out yet.
-    KeyDeployment.objects.filter(api_key=api_key, state=KeyDeployment.State.PENDING).update(
-        state=KeyDeployment.State.SUPERSEDED
-    )
-    deployment = KeyDeployment(api_key=api_key, target=target, reason=reason, payload={})
-    deployment.payload = _key_payload(api_key, str(deployment.deployment_id))
-    deployment.next_attempt_at = timezone.now()
-    deployment.save()
+    deployment = _queue_deployment(api_key, target, reason, _key_payload(api_key, ""))
     api_key.deployment_state = ApiKey.Deployment.PENDING
     api_key.save(update_fields=["deployment_state", "updated_at"])
-    jobs.enqueue_on_commit("credentials.keys.tasks.deploy_access_key", deployment.pk)
     return deployment
+
+
+def api_key_remove_from_target(*, api_key: ApiKey, target: RuntimeTarget) -> KeyDeployment:
+    """Tell a runtime target that no longer serves the key's API to drop the key: status
+    "removed" and no secrets (docs/runtime-target-contract.md). Sent and retried like every
+    deployment; the key's own deployment state stays that of its API's current target."""
+    payload = {**_key_payload(api_key, ""), "status": REMOVED, "secrets": []}
+    return _queue_deployment(api_key, target, "moved", payload)
 
 
 def _new_secret(api_key: ApiKey) -> crypto.GeneratedSecret:

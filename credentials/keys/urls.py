@@ -29,6 +29,11 @@ urlpatterns += [
         name="runtime-target-regenerate",
     ),
     path(
+        "admin-center/targets/<int:pk>/retry-failed/",
+        admin_views.runtime_target_retry_failed,
+        name="runtime-target-retry-failed",
+    ),
+    path(
         "admin-center/targets/<int:pk>/credentials/",
         admin_views.runtime_target_credentials,
         name="runtime-target-credentials",

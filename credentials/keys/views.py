@@ -21,11 +21,13 @@ from portal.http import HtmxHttpRequest, wants_fragment
 
 
 @require_GET
-@role_required(roles.CONSUMER_PERMS)
+@role_required(roles.BROWSE_APIS_PERMS)
 def api_catalog(request: HtmxHttpRequest) -> HttpResponse:
+    """Every signed-in role browses the APIs; only consumers get "Request API key" (api_key_request)."""
     context = {
         "apis": selectors.api_catalog(),
         "open_key_api_ids": selectors.open_key_api_ids(consumer=request.user),
+        "may_request_keys": request.user.has_perms(roles.CONSUMER_PERMS),
         "nav_section": "apis",
     }
     return TemplateResponse(request, "credentials/api_catalog.html", context)
