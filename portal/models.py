@@ -10,6 +10,11 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
+    is_active = models.BooleanField(
+        "Active",
+        default=True,
+        help_text="Deactivated: its users' API keys and its API clients' tokens stop working at once.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     REVOKED = "revoked"
     ROTATED_OUT = "rotated-out"  # an old secret of a rotated key, after its grace period
     INACTIVE = "inactive"  # pending approval, or its issue was rejected
+    DISABLED = "disabled"  # its consumer, or the consumer's organization, is deactivated
 
 
 def reset_state() -> None:
@@ -112,6 +113,8 @@ def _judge(facts: SecretFacts, api_id: int, now: datetime) -> Verdict:
         return Verdict(Reason.UNKNOWN)  # a key of another API: not this question's to describe
     if facts.status == ApiKey.Status.REVOKED:
         return Verdict(Reason.REVOKED, facts)
+    if not facts.account_active:
+        return Verdict(Reason.DISABLED, facts)
     if facts.status in (ApiKey.Status.PENDING, ApiKey.Status.REJECTED):
         return Verdict(Reason.INACTIVE, facts)
     if facts.status == ApiKey.Status.EXPIRED or (facts.expires_at is not None and facts.expires_at <= now):

@@ -72,7 +72,7 @@ def _fresh(fetched_at: float, now: float) -> bool:
 
 # --- What the database says about a key secret -------------------------------------------------
 class SecretFacts(NamedTuple):
-    """One row: the secret, its key and the key's consumer (KeySecret ⨝ ApiKey ⨝ User)."""
+    """One row: the secret, its key and the key's consumer (KeySecret ⨝ ApiKey ⨝ User ⟕ Organization)."""
 
     digest: str
     valid_until: datetime | None
@@ -82,6 +82,14 @@ class SecretFacts(NamedTuple):
     expires_at: datetime | None
     api_id: int
     consumer: str
+    consumer_active: bool
+    organization_active: bool | None  # None: a consumer of no organization
+
+    @property
+    def account_active(self) -> bool:
+        """The consumer and their organization are active (deactivating either stops the key)."""
+        # bool(): a plain cursor on SQLite hands back 0 and 1.
+        return bool(self.consumer_active) and (self.organization_active is None or bool(self.organization_active))
 
 
 _FACT_FIELDS = (
@@ -93,6 +101,10 @@ _FACT_FIELDS = (
     "api_key__expires_at",
     "api_key__api_id",
     "api_key__consumer__username",
+    # Deactivating a user or an organization bumps their keys' updated_at (credentials.apps), so
+    # the sync of every process sees these within CACHE_SECONDS.
+    "api_key__consumer__is_active",
+    "api_key__consumer__organization__is_active",
 )
 
 
@@ -185,7 +197,11 @@ def _usable(facts: SecretFacts, now: datetime) -> bool:
     A revoked or rejected key never passes again, nor does a rotated secret after its grace; their
     prefixes are answered by the per-prefix read, as are keys issued since the last sync.
     """
-    return facts.status in ApiKey.OPEN_STATUSES and (facts.valid_until is None or facts.valid_until > now)
+    return (
+        facts.status in ApiKey.OPEN_STATUSES
+        and (facts.valid_until is None or facts.valid_until > now)
+        and facts.account_active
+    )
 
 
 def _fetch_rows(queryset: Any) -> list[tuple]:

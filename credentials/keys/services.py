@@ -350,3 +350,17 @@ def api_key_renewal_withdraw(*, api_key_id: int, consumer: User) -> ApiKey:
         if not cancelled and key.renewal_pending_since is None:
             raise ApiKeyError("No renewal of this key is waiting for approval.")
         return api_key_clear_renewal_pending(api_key_id=key.pk, reason="", actor=consumer)
+
+
+def api_keys_of_accounts_changed(*, consumer_id: int | None = None, organization_id: int | None = None) -> int:
+    """A consumer or an organization was saved (activated, deactivated): bump their keys'
+    updated_at, which every gateway process syncs by, so /gateway/verify sees the account's state
+    within a second. Returns how many keys."""
+    keys = ApiKey.objects.all()
+    if consumer_id is not None:
+        keys = keys.filter(consumer_id=consumer_id)
+    elif organization_id is not None:
+        keys = keys.filter(consumer__organization_id=organization_id)
+    else:
+        return 0
+    return keys.update(updated_at=timezone.now())
