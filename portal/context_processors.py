@@ -21,7 +21,7 @@ def nav_items_for(user: User | AnonymousUser) -> list[NavItem]:
     if not getattr(user, "is_authenticated", False):
         return []
     items = [NavItem("Home", reverse("home"), "home")]
-    if user.has_perms(roles.CONSUMER_PERMS):
+    if user.has_perms(roles.BROWSE_APIS_PERMS):
         items.append(NavItem("APIs", reverse("credentials:api-catalog"), "apis"))
     if user.has_perms(roles.ORG_ADMIN_PERMS):
         items.append(NavItem("Account", reverse("credentials:account"), "account"))

@@ -37,6 +37,8 @@ GROUP_PERMISSIONS: dict[str, set[str]] = {
 }
 
 # What a page asks for, as full permission names for `user.has_perms()`.
+# Every signed-in role browses the API catalog; asking for a key there is the consumers' (CONSUMER_PERMS).
+BROWSE_APIS_PERMS = ("portal.browse_apis",)
 TENANT_ADMIN_PERMS = ("portal.administer_api_portal", "portal.register_api_portal")
 HUB_ADMIN_PERMS = ("portal.use_admin_center",)
 ORG_ADMIN_PERMS = ("portal.manage_connection_api_credentials",)
