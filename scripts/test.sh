@@ -230,6 +230,12 @@ say "Integration tests on PostgreSQL and Redis: pytest -m integration"
   export DATABASE_URL="postgres://portico:$db_password@127.0.0.1:$pg_port/portico"
   export CELERY_BROKER_URL="redis://127.0.0.1:$redis_port/0"
   export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+  # The PostgreSQL restart drill (tests/integration/test_postgres_restart.py) restarts this server
+  # with pg_ctl, as its system user, logging where it logged before.
+  export PORTICO_TEST_PGDATA="$tmp/pgdata"
+  export PORTICO_TEST_PG_BIN="$pg_bin"
+  export PORTICO_TEST_PG_LOG="$tmp/postgres.log"
+  if [ "$(id -u)" = 0 ]; then export PORTICO_TEST_PG_USER=postgres; else export PORTICO_TEST_PG_USER="$(id -un)"; fi
   run_pytest "integration" -m integration
 ) || failed+=("integration")
 

@@ -9,25 +9,15 @@ events (rows, accepted messages, log lines), never fixed sleeps.
 """
 
 import os
-import random
 import re
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes
-from email.policy import default as default_policy
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from credentials.expiry.models import ExpiryReminder
@@ -36,133 +26,11 @@ from credentials.keys.models import ApiKey
 from portal.celery import app as celery_app
 from portal.models import OutboundEmail
 from tests.factories import ApiFactory, UserFactory
+from tests.integration.processes import Mailbox, Processes, database_url, succeeded, unused_port, wait_for
 
-BASE_DIR = Path(settings.BASE_DIR)
-CELERY = Path(sys.executable).parent / "celery"
 DEADLINE_SECONDS = 90  # for the whole delivery; the waits below share it
 REFUSE_FIRST = 3  # messages the SMTP server answers "451 try later" once it is up
 SWEEPS_AFTER = 3  # idle sweeps of each kind, after the last email arrived, before counting
-
-
-# --- the SMTP server -------------------------------------------------------------------------------
-class Mailbox:
-    """An SMTP server on a loopback port, not listening until start(); then it answers "451 try
-    later" to the first `refuse_first` messages and accepts the rest."""
-
-    def __init__(self, port: int, refuse_first: int) -> None:
-        self.port = port
-        self.refuse_first = refuse_first
-        self.refused = 0
-        self.accepted: list[tuple[str, str]] = []  # (recipient, subject), one per recipient
-        self.lock = threading.Lock()
-        self.controller: Controller | None = None
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
-        with self.lock:
-            if self.refused < self.refuse_first:
-                self.refused += 1
-                return "451 4.3.0 Try again later"
-            subject = str(message_from_bytes(envelope.content, policy=default_policy)["Subject"])
-            self.accepted.extend((recipient, subject) for recipient in envelope.rcpt_tos)
-        return "250 Message accepted"
-
-    def received(self) -> list[tuple[str, str]]:
-        with self.lock:
-            return list(self.accepted)
-
-    def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ready_timeout=10)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-
-
-def unused_port() -> int:
-    """A loopback port nothing listens on, below Linux's ephemeral range (32768 up), so no outgoing
-    connection takes it as its local port while the server is down."""
-    first = random.randrange(20000, 30000)
-    for port in range(first, first + 2000):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail(f"No free port on 127.0.0.1 from {first} to {first + 1999}")
-
-
-# --- worker and beat processes ---------------------------------------------------------------------
-def _test_database_url() -> str:
-    # The processes must use the database this test sees: pytest-django's test database.
-    db = connection.settings_dict
-    user, password = quote(db["USER"], safe=""), quote(db["PASSWORD"], safe="")
-    return f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-class Processes:
-    """Celery processes of this test, each logging to its own file; stopped in the fixture's teardown."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.tmp_path = tmp_path
-        self.env = env
-        self.started: dict[str, tuple[subprocess.Popen, Path]] = {}
-
-    def start(self, name: str, *args: str) -> None:
-        log = self.tmp_path / f"{name}.log"
-        with log.open("wb") as out:
-            # The processes stay in pytest's process group, so a Ctrl-C stops them too.
-            process = subprocess.Popen(  # noqa: S603 - fixed arguments
-                [str(CELERY), "-A", "portal", *args, "--loglevel=INFO"],
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.started[name] = (process, log)
-
-    def log(self, name: str) -> str:
-        return self.started[name][1].read_text(errors="replace")
-
-    def worker_logs(self) -> str:
-        return "\n".join(self.log(name) for name in self.started if name.startswith("worker"))
-
-    def check_alive(self) -> None:
-        for name, (process, _log) in self.started.items():
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{self.tail(name)}")
-
-    def tail(self, name: str) -> str:
-        return "\n".join(self.log(name).splitlines()[-40:])
-
-    def tails(self) -> str:
-        return "\n".join(f"--- {name} ---\n{self.tail(name)}" for name in self.started)
-
-    def stop(self) -> None:
-        # Warm shutdown first (a worker finishes its task and puts back what it reserved), then kill.
-        for process, _log in self.started.values():
-            if process.poll() is None:
-                process.terminate()
-        for process, _log in self.started.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def wait_for(condition: Callable[[], bool], what: str, deadline: float, processes: Processes) -> None:
-    while not condition():
-        processes.check_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(f"Gave up waiting for {what}. Logs:\n{processes.tails()}")
-        time.sleep(0.2)
-
-
-def succeeded(log: str, task: str) -> list[str]:
-    """Return values of the runs of `task` that succeeded, from worker logs."""
-    return re.findall(rf"Task {re.escape(task)}\[[^\]]+\] succeeded in [0-9.e-]+s: (\S+)", log)
 
 
 # --- fixtures --------------------------------------------------------------------------------------
@@ -182,7 +50,7 @@ def celery_processes(transactional_db, tmp_path: Path, mailbox: Mailbox) -> Iter
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings_test",
         "CELERY_TASK_ALWAYS_EAGER": "false",
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
         "PORTICO_EMAIL_RETRY_BASE_SECONDS": "1",
