@@ -197,6 +197,7 @@ def main() -> None:
             "LOG_LEVEL": "ERROR",
             # The wrong-secret scenario measures 401 answers, not the 429s the limit would give.
             "PORTICO_OAUTH_FAILURE_LIMIT": str(10**9),
+            "PORTICO_OAUTH_ADDRESS_FAILURE_LIMIT": str(10**9),
             "PYTHONPATH": str(ROOT),
         }
         os.environ.update(env)

@@ -13,5 +13,7 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from portal import checks  # noqa: F401 - registers the deployment checks of Portico's keys
+
         # Groups need the permission rows, which Django creates after migrating.
         post_migrate.connect(_ensure_roles, sender=self)

@@ -40,17 +40,32 @@ class AuditContext:
 _context: contextvars.ContextVar[AuditContext | None] = contextvars.ContextVar("audit_context", default=None)
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address; X-Forwarded-For only when a trusted proxy sets it."""
-    candidate = request.META.get("REMOTE_ADDR", "")
-    if settings.PORTICO_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            candidate = forwarded.split(",")[0].strip()
+def _normalised(candidate: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(candidate))
+        return str(ipaddress.ip_address(candidate.strip()))
     except ValueError:
         return None
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address: REMOTE_ADDR, or behind PORTICO_TRUSTED_PROXY_COUNT proxies the
+    X-Forwarded-For entry that many hops from the right.
+
+    Each of our proxies appends the address it was reached from, so the rightmost N entries are
+    theirs and the Nth from the right is the address the first of them saw; anything left of it
+    was written by the client and proves nothing. A request with fewer entries did not come
+    through every proxy, and an entry that is not an address is no answer: both fall back to
+    REMOTE_ADDR. The audit log, the token endpoint's limiter and the login throttle (django-axes)
+    all take the address from here.
+    """
+    remote = _normalised(request.META.get("REMOTE_ADDR", ""))
+    hops = settings.PORTICO_TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    entries = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    if not entries[0].strip() or len(entries) < hops:
+        return remote
+    return _normalised(entries[-hops]) or remote
 
 
 class AuditContextMiddleware:

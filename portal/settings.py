@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -36,6 +37,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "csp",
     "django_htmx",
     "rest_framework",
     "rest_framework_json_api",
@@ -53,6 +56,7 @@ MIDDLEWARE = [
     # middleware answers that one path itself; see credentials/gateway/views.py.
     "credentials.gateway.views.GatewayVerifyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -62,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.audit.AuditContextMiddleware",
+    # Last, as django-axes asks: it turns a throttled log-on into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -127,12 +133,36 @@ AUTH_USER_MODEL = "portal.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a throttled log-on before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Log-on throttle (django-axes) ---------------------------------------------------------------
+# After PORTICO_LOGIN_FAILURE_LIMIT wrong passwords for one user name from one address, that user
+# name is refused from that address (even with the right password) for PORTICO_LOGIN_COOLOFF_MINUTES,
+# on /accounts/login/ and /django-admin/login/. Per user *and* address: guessing from elsewhere
+# never locks the owner out. The same for user names that do not exist, so the answers tell
+# nobody which accounts there are. Attempts are rows in the database (Django admin > Axes, where
+# deleting one lifts its lockout; or `manage.py axes_reset_username <name>`, `axes_reset_ip`,
+# `axes_reset`). The address is Portico's own (portal.audit.client_ip, PORTICO_TRUSTED_PROXY_COUNT).
+AXES_FAILURE_LIMIT = env.int("PORTICO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTICO_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "portal.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+# The wait starts at the failure that locked the user out; attempts during it do not prolong it
+# (they are refused before any password is checked), so the page can say how long is left.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful log-on clears that user's failures at that address.
+AXES_RESET_ON_SUCCESS = True
 
 # --- Secrets ------------------------------------------------------------------------------------
 # Fernet keys for the secrets Portico must use (tenant credentials), newest first. Older keys
@@ -150,15 +180,20 @@ PORTICO_GATEWAY_CACHE_SECONDS = 1.0
 PORTICO_GATEWAY_LAST_USED_FLUSH_SECONDS = 5.0
 
 # --- Cache ----------------------------------------------------------------------------------------
-# The token endpoint counts failed requests here (per client address and per client ID). The
+# The token endpoint counts failed requests here (per client address and per client ID at one
+# address), and the login throttle (django-axes) keeps its counts in the database. The
 # default local-memory cache counts per process: with several processes (gunicorn workers, hosts)
 # set CACHE_URL=redis://... so they share one count.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- OAuth token endpoint (POST /oauth/token) ------------------------------------------------------
-# After this many failed token requests in a window, an address or a client ID gets 429 with
-# Retry-After until the window ends.
+# Failed token requests are counted per window, per client address and per client ID at one
+# address (never per client ID alone: its ID is no secret, and anyone could lock its owner out).
+# A request gets 429 with Retry-After until the window ends when its address has failed
+# PORTICO_OAUTH_ADDRESS_FAILURE_LIMIT times (guessing stays bounded per address, whatever client IDs
+# it tries), or its client ID has failed PORTICO_OAUTH_FAILURE_LIMIT times from this address.
 PORTICO_OAUTH_FAILURE_LIMIT = env.int("PORTICO_OAUTH_FAILURE_LIMIT", default=10)
+PORTICO_OAUTH_ADDRESS_FAILURE_LIMIT = env.int("PORTICO_OAUTH_ADDRESS_FAILURE_LIMIT", default=30)
 PORTICO_OAUTH_FAILURE_WINDOW = env.int("PORTICO_OAUTH_FAILURE_WINDOW", default=60)  # seconds
 
 # --- Outbound requests (credential tests against a tenant's token URL) ----------------------------
@@ -228,6 +263,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The first retry of an email the SMTP server refused comes this many seconds later, each next one
 # twice as late (at most an hour). Tests lower it to see several attempts in seconds.
 PORTICO_EMAIL_RETRY_BASE_SECONDS = env.float("PORTICO_EMAIL_RETRY_BASE_SECONDS", default=30.0)
+# The first wait before a refused or failed key deployment is sent again (then doubling, up to 1 h).
+PORTICO_DEPLOY_RETRY_BASE_SECONDS = env.float("PORTICO_DEPLOY_RETRY_BASE_SECONDS", default=30.0)
 
 # --- Celery -------------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, so `make run` needs no broker server.
@@ -313,12 +350,39 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Trust X-Forwarded-For for the audit log's address only behind a known proxy.
+# How many proxies of ours stand in front of Portico, each appending to X-Forwarded-For: the
+# client's address is the entry that many hops from the right (portal.audit.client_ip). 0: ignore
+# the header and use the peer's address. The audit log, the token endpoint's limiter and the login
+# throttle use it. PORTICO_TRUST_X_FORWARDED_FOR=true (the previous release's switch, which took
+# the leftmost entry, one the client writes) is read as one proxy; `check --deploy` warns about it.
 PORTICO_TRUST_X_FORWARDED_FOR = env.bool("PORTICO_TRUST_X_FORWARDED_FOR", default=False)
+PORTICO_TRUSTED_PROXY_COUNT = env.int("PORTICO_TRUSTED_PROXY_COUNT", default=1 if PORTICO_TRUST_X_FORWARDED_FOR else 0)
+if PORTICO_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("PORTICO_TRUSTED_PROXY_COUNT is the number of proxies in front of Portico: 0 or more.")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (django-csp) on every page: scripts and styles only from Portico's own
+# files (static/, htmx from django-htmx), no inline script, event handler attribute, style element
+# or attribute, and no eval: base.html tells htmx to inject no indicator styles and evaluate
+# nothing (its htmx-config meta). The one inline script and style Portico serves, Swagger UI's set-up
+# on /api/docs (templates/drf_spectacular/swagger_ui.html), carry the response's nonce; a page
+# that uses no nonce gets none in its header. data: images are Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

@@ -48,3 +48,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 PORTICO_OUTBOUND_ALLOW_PRIVATE = True
 PORTICO_ALLOW_HTTP_LOOPBACK = True
 PORTICO_OUTBOUND_TIMEOUT = 3.0
+# django-axes logs every successful log-on at INFO ("Deleted 0 failed login attempts"): noise in test logs.
+AXES_VERBOSE = False

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from credentials.connections.models import Tenant
 from credentials.connections.pasted import CredentialsError, TenantCredentials, parse_tenant_credentials
+from credentials.lib import text
 from portal.models import Organization
 
 CREDENTIALS_HELP = (
@@ -17,6 +18,17 @@ CREDENTIALS_HELP = (
 class TenantForm(forms.Form):
     alias = forms.CharField(label="API portal alias", max_length=100)
     url = forms.URLField(label="API portal URL", max_length=500, assume_scheme="https")
+
+    def clean_alias(self) -> str:
+        # An identifier picked from lists: NFKC, so a fullwidth twin of an alias meets the
+        # uniqueness check; invisible and look-alike characters are refused (credentials.lib.text).
+        alias = text.tidy(self.cleaned_data["alias"], identifier=True)
+        problem = text.problem(alias)
+        if problem:
+            raise forms.ValidationError(problem)
+        if len(alias) > 100:
+            raise forms.ValidationError("Keep the alias to 100 characters.")
+        return alias
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]

@@ -9,9 +9,21 @@ Key names match case-insensitively, because people retype them and SAP spells ``
 differently in the two shapes. Other keys (a whole service key carries many) are ignored and not
 kept. Every problem found is reported at once, each under the key the documents use, and no
 message repeats a pasted value: a value may be a secret.
+
+What is refused at paste time is what would fail later: values longer than their columns (PostgreSQL
+raises), characters no column or header holds (NUL, lone surrogates; client IDs and secrets are
+printable ASCII, RFC 6749's VSCHAR), URLs that are not ASCII (a homoglyph host is written xn--...),
+and URLs whose host is a private or local address the outbound guard would refuse
+(credentials.lib.outbound, unless PORTICO_OUTBOUND_ALLOW_PRIVATE). That last check reads literal
+addresses and "localhost" only, without DNS: a host name is resolved and checked by the guard on
+every call, and resolving here would hang a page on a slow resolver, for a name that "Save without
+testing" says may not resolve from the hub yet.
 """
 
+import ipaddress
 import json
+import re
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -20,6 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from credentials.lib import outbound
@@ -35,6 +48,14 @@ CERTIFICATE_FIELDS = ("url", "tokenurl", "certurl", "certificate", "key")
 CERTIFICATE_OPTIONAL_FIELDS = ("clientid",)
 URL_FIELDS = frozenset({"url", "tokenurl", "certurl"})  # lower-cased
 PLAIN_TEXT_FIELDS = frozenset({"clientid", "clientsecret"})  # lower-cased; sent in an HTTP header
+
+# Letters, digits, hyphens (and underscores, which some DNS names carry) between dots.
+HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$")
+
+# The clear columns of ConnectionRequest that hold these values (tests hold the numbers equal).
+MAX_URL_CHARS = 500
+MAX_CLIENT_ID_CHARS = 300
+MAX_SUBJECT_CHARS = 500
 
 
 class CredentialsError(ValueError):
@@ -115,24 +136,29 @@ def parse_tenant_credentials(text: str) -> TenantCredentials:
     kind, values, errors = _read_fields(obj, obj.keys_seen)
 
     for name, value in values.items():
-        problem = None
-        if name.lower() in URL_FIELDS:
+        problem = _character_problem(name, value)
+        if problem is None and name.lower() in URL_FIELDS:
             problem = _url_problem(name, value)
-        elif name.lower() in PLAIN_TEXT_FIELDS and any(ord(char) < 32 or ord(char) == 127 for char in value):
-            problem = f'The "{name}" field contains a line break or another control character.'
+        elif problem is None and name.lower() in PLAIN_TEXT_FIELDS:
+            problem = _plain_text_problem(name, value)
         if problem:
             errors.append((name, problem))
+    unreadable = {name for name, _ in errors}
 
     certificate = None
     if kind == CERTIFICATE:
-        if "certificate" in values:
+        if "certificate" in values and "certificate" not in unreadable:
             certificate, problem = _load_certificate(values["certificate"])
             if problem:
                 errors.append(("certificate", problem))
             elif certificate is not None and certificate.not_valid_after_utc <= datetime.now(UTC):
                 expired = certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M")
                 errors.append(("certificate", f"The certificate expired on {expired} UTC."))
-        if "key" in values:
+            elif certificate is not None and len(certificate.subject.rfc4514_string()) > MAX_SUBJECT_CHARS:
+                errors.append(
+                    ("certificate", f"The certificate's subject is longer than {MAX_SUBJECT_CHARS} characters.")
+                )
+        if "key" in values and "key" not in unreadable:
             private_key, problem = _load_private_key(values["key"])
             if problem:
                 errors.append(("key", problem))
@@ -162,6 +188,8 @@ def _load_json(text: str) -> _JsonObject:
         obj = json.loads(text, object_pairs_hook=_JsonObject)
     except json.JSONDecodeError as exc:
         problem = f"The credentials are not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+    except ValueError:  # a number of more digits than Python reads (4,300): not a JSONDecodeError
+        problem = "The credentials are not valid JSON as Portico reads it: a number in them is too long."
     except RecursionError:
         problem = "The credentials are not valid JSON: they are nested too deeply."
     # Raised outside the except block so the traceback does not carry the decode error, whose
@@ -225,9 +253,35 @@ def _read_fields(obj: dict, keys_seen: list[str]) -> tuple[str, dict[str, str], 
     return kind, values, errors
 
 
+def _character_problem(name: str, value: str) -> str | None:
+    """A lone surrogate ("\\ud800" in the JSON decodes to one): no column, header or PEM holds it,
+    and encoding it for any of them fails. NUL and other controls are the next checks' to name."""
+    for char in value:
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            return f'The "{name}" field contains an invalid character (U+{ord(char):04X}, a lone surrogate).'
+    return None
+
+
+def _plain_text_problem(name: str, value: str) -> str | None:
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return f'The "{name}" field contains a line break or another control character.'
+    if not value.isascii():
+        return f'The "{name}" field must be plain ASCII text (letters, digits and punctuation), as OAuth requires.'
+    if name.lower() == "clientid" and len(value) > MAX_CLIENT_ID_CHARS:
+        return f'The "{name}" field is longer than {MAX_CLIENT_ID_CHARS} characters.'
+    return None
+
+
 def _url_problem(name: str, value: str) -> str | None:
     if any(char.isspace() or ord(char) < 32 for char in value):
         return f'The "{name}" field must be a URL without spaces or line breaks.'
+    if len(value) > MAX_URL_CHARS:
+        return f'The "{name}" field is longer than {MAX_URL_CHARS} characters.'
+    if not value.isascii():
+        return (
+            f'The "{name}" field must be plain ASCII: write an international host name in its xn-- form '
+            "and percent-encode other characters."
+        )
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -240,9 +294,44 @@ def _url_problem(name: str, value: str) -> str | None:
         return f'The "{name}" field must not contain a user name or password.'
     if not host:
         return f'The "{name}" field must be a full URL with a host, such as https://host.example.com.'
-    if outbound.scheme_allowed(parts.scheme, host):
+    if not HOST_NAME.match(host) and not _is_address(host):
+        return f'The "{name}" field has a host with characters no host name has.'
+    if not outbound.scheme_allowed(parts.scheme, host):
+        return f'The "{name}" field must start with https://.'
+    address = _internal_address(host)
+    if address is not None:
+        return f'The "{name}" field points to a private or local address ({address}); Portico does not call those.'
+    return None
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _internal_address(host: str) -> str | None:
+    """The host when it is written as an address the outbound guard refuses (or "localhost"), read
+    without DNS; None for host names and public addresses, and always when
+    PORTICO_OUTBOUND_ALLOW_PRIVATE is on (tests, labs)."""
+    if settings.PORTICO_OUTBOUND_ALLOW_PRIVATE:
         return None
-    return f'The "{name}" field must start with https://.'
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):  # RFC 6761: loopback, whatever DNS says
+        return host
+    try:
+        ipaddress.ip_address(name)
+        address = name  # shown as typed
+    except ValueError:
+        # The resolver also reads the old IPv4 spellings (2130706433, 0x7f.1, 127.1) as addresses;
+        # inet_aton reads them the same way, and never asks DNS.
+        try:
+            address = socket.inet_ntoa(socket.inet_aton(name))
+        except OSError:
+            return None
+    return address if outbound.is_internal(address) else None
 
 
 def _pem(value: str) -> str:

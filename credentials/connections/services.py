@@ -65,10 +65,18 @@ def tenant_register(*, organization: Organization, alias: str, url: str, registe
 def _lock_request(connection_request_id: int) -> ConnectionRequest:
     # of=("self",): lock the request row only, not the tenant joined in for the audit.
     return (
-        ConnectionRequest.objects.select_for_update(of=("self",))
-        .select_related("tenant")
-        .get(pk=connection_request_id)
+        ConnectionRequest.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=connection_request_id)
     )
+
+
+# The clear facts kept beside the encrypted credentials, by column.
+CLEAR_FACTS = {
+    "api_url": ("url", "the API portal URL"),
+    "token_url": ("token_url", "the token URL"),
+    "cert_url": ("cert_url", "the certificate URL"),
+    "client_id": ("client_id", "the client ID"),
+    "certificate_subject": ("certificate_subject", "the certificate's subject"),
+}
 
 
 def _apply_credentials(
@@ -78,6 +86,14 @@ def _apply_credentials(
     check: TokenCheckResult | None,
     now: datetime,
 ) -> None:
+    """Put the credentials on the request. ConnectionRequestError when a clear fact does not fit
+    its column: the paste parser refuses those, this holds for credentials made any other way."""
+    for column, (attribute, label) in CLEAR_FACTS.items():
+        limit = getattr(ConnectionRequest._meta.get_field(column), "max_length", None) or 0
+        if len(getattr(credentials, attribute)) > limit:
+            raise ConnectionRequestError(
+                f"These credentials cannot be stored: {label} is longer than {limit} characters."
+            )
     request.credential_kind = credentials.kind
     request.credentials = credentials.to_storage()
     request.api_url = credentials.url

@@ -6,7 +6,7 @@ from django import forms
 from django.http import QueryDict
 
 from credentials.integration.models import ApiCredential, Role
-from credentials.lib import secret_rules
+from credentials.lib import secret_rules, text
 from portal.models import Organization
 
 # --- Connection API credentials (Account > Integration) -------------------------------------------
@@ -38,6 +38,17 @@ class ApiCredentialDescribeForm(forms.Form):
         admin = next((role for role in roles if role.kind == Role.Kind.ADMIN), None)
         if admin is not None and not self.is_bound:
             role_field.initial = admin.public_id
+
+    def clean_name(self) -> str:
+        # Checked here too, not only by the service: step 1 of Add Secret calls no service, and
+        # step 2 carries the name in a hidden field, where an error could not be seen.
+        name = text.tidy(self.cleaned_data["name"])
+        problem = text.problem(name)
+        if problem:
+            raise forms.ValidationError(problem)
+        if len(name) > 200:  # tidying can lengthen text
+            raise forms.ValidationError("Keep the short description to 200 characters.")
+        return name
 
 
 def clean_custom_secret(value: str) -> str:

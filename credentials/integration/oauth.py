@@ -7,8 +7,9 @@ keyed hash in constant time, and a token is stored as prefix + keyed hash (Acces
 clear. A token dies when it expires, when its credential's secret changes (secret_version) or when
 the credential is deleted.
 
-Repeated failures are rate-limited per client address and per client ID in Django's cache (see
-FailureLimiter): the default local-memory cache counts per process, so with several processes set
+Repeated failures are rate-limited per client address and per client ID at that address in
+Django's cache (see FailureLimiter), never per client ID alone, which would let anyone lock a
+client out: the default local-memory cache counts per process, so with several processes set
 CACHE_URL to a shared cache (Redis) for one count.
 
 Views of the REST API authenticate with `authenticate_bearer()` or `@bearer_required`.
@@ -126,13 +127,18 @@ class PorticoRequestValidator(RequestValidator):
                 request=request,
             )
         credential = None
-        if len(auth.client_id) <= 64:
-            # Only the credential's own row: its scopes and lifetime are on it, no join needed.
+        # A client ID longer than the column, or with a NUL (PostgreSQL text cannot hold one), is no
+        # client's: answered as unknown without asking the database.
+        if len(auth.client_id) <= 64 and "\x00" not in auth.client_id:
+            # The credential's row, its scopes and lifetime on it; a client of a deactivated
+            # organization answers as an unknown one.
             with contextlib.suppress(ApiCredential.DoesNotExist):
-                credential = ApiCredential.objects.get(client_id=auth.client_id)
+                credential = ApiCredential.objects.get(client_id=auth.client_id, organization__is_active=True)
         digest = credential.secret_digest if credential is not None else _UNKNOWN_CLIENT_DIGEST
         # Always hash and compare, so an unknown client ID answers as slowly as a wrong secret.
-        if not crypto.verify_secret(auth.client_secret, digest) or credential is None or not credential.confidential:
+        # Hashed as a client secret whatever it looks like: a typed one has no prt_cs_ prefix.
+        verified = crypto.verify_secret(auth.client_secret, digest, purpose=services.CLIENT_SECRET_KIND)
+        if not verified or credential is None or not credential.confidential:
             raise errors.InvalidClientError(
                 description="Client authentication failed: unknown client ID or wrong client secret.",
                 request=request,
@@ -192,43 +198,50 @@ server = BackendApplicationServer(
 
 # --- Rate limit of failures ------------------------------------------------------------------------
 class FailureLimiter:
-    """At most `limit` failed token requests a window per client address and per client ID;
-    beyond that every request of that address or client gets 429 until the window ends, so a
-    secret cannot be guessed by brute force. Counters live in Django's cache (fixed windows)."""
+    """Failed token requests are counted per client address and per (client ID, address) pair in
+    fixed windows. A request is refused (429) when its own address has failed
+    PORTICO_OAUTH_ADDRESS_FAILURE_LIMIT times this window, or its client ID has failed
+    PORTICO_OAUTH_FAILURE_LIMIT times from this address. So guessing stays bounded per address
+    however many client IDs it tries, and nobody can lock a client out by failing with its ID (which
+    is not a secret) from elsewhere: its owner's address is not theirs to exhaust. Counters live in
+    Django's cache."""
 
     def __init__(self, prefix: str = "oauth-token-failures") -> None:
         self.prefix = prefix
 
     @property
-    def limit(self) -> int:
-        return settings.PORTICO_OAUTH_FAILURE_LIMIT
-
-    @property
     def window(self) -> int:
         return settings.PORTICO_OAUTH_FAILURE_WINDOW
 
-    def _keys(self, ip: str | None, client_id: str | None) -> tuple[list[str], float]:
+    def _counters(self, ip: str | None, client_id: str | None) -> tuple[dict[str, int], float]:
+        """{cache key: limit} of the counters this request touches, and the seconds left in the window."""
         now = time.time()
         start = int(now // self.window) * self.window
-        keys = []
-        for kind, value in (("ip", ip), ("client", client_id)):
-            if value:
-                # Hashed: a client ID is whatever the caller sent, and cache keys must be short and plain.
-                digest = hashlib.sha256(value.encode()).hexdigest()[:32]
-                keys.append(f"{self.prefix}:{kind}:{digest}:{start}")
-        return keys, start + self.window - now
+        # An address Portico could not read still counts, all such requests together.
+        address = ip or "-"
+        counters = {self._key("ip", address, start): settings.PORTICO_OAUTH_ADDRESS_FAILURE_LIMIT}
+        if client_id:
+            counters[self._key("client-ip", f"{client_id}\0{address}", start)] = settings.PORTICO_OAUTH_FAILURE_LIMIT
+        return counters, start + self.window - now
+
+    def _key(self, kind: str, value: str, start: int) -> str:
+        # Hashed: a client ID is whatever the caller sent, and cache keys must be short and plain.
+        digest = hashlib.sha256(value.encode()).hexdigest()[:32]
+        return f"{self.prefix}:{kind}:{digest}:{start}"
 
     def retry_after(self, *, ip: str | None, client_id: str | None) -> int | None:
-        """Seconds until this address or client may try again, or None when it may now."""
-        keys, remaining = self._keys(ip, client_id)
-        counts = cache.get_many(keys) if keys else {}
-        if any(count >= self.limit for count in counts.values()):
+        """Seconds until this address (or this client ID from this address) may try again, or None
+        when it may now."""
+        counters, remaining = self._counters(ip, client_id)
+        counts = cache.get_many(list(counters))
+        if any(counts.get(key, 0) >= limit for key, limit in counters.items()):
             return max(1, math.ceil(remaining))
         return None
 
     def record_failure(self, *, ip: str | None, client_id: str | None) -> None:
-        keys, _ = self._keys(ip, client_id)
-        for key in keys:
+        """Count one failure of the address, and of the client ID at that address when given."""
+        counters, _ = self._counters(ip, client_id)
+        for key in counters:
             cache.add(key, 0, timeout=self.window * 2)
             try:
                 cache.incr(key)
@@ -268,7 +281,7 @@ def token(request: HttpRequest) -> HttpResponse:
         log.warning("Token request refused: too many failures (address %s, client %r)", ip, auth.client_id)
         return _error_response(
             "temporarily_unavailable",
-            f"Too many failed token requests from this address or for this client. Try again in {retry_after} s.",
+            f"Too many failed token requests from this address. Try again in {retry_after} s.",
             429,
             {"Retry-After": str(retry_after)},
         )
@@ -353,11 +366,13 @@ def authenticate_bearer(request: HttpRequest) -> tuple[ApiCredential, AccessToke
         token = AccessToken.objects.select_related("credential__role", "credential__organization").get(prefix=prefix)
     except AccessToken.DoesNotExist:
         return None
-    if not crypto.verify_secret(value, token.digest):
+    if not crypto.verify_secret(value, token.digest, purpose=TOKEN_KIND):
         return None
     credential = token.credential
     if token.is_expired() or token.secret_version != credential.secret_version:
         return None
+    if not credential.organization.is_active:
+        return None  # its organization was deactivated: every token stops at once
     services.api_credential_mark_used(credential=credential)
     return credential, token
 

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from credentials.integration import metadata as metadata_rules
 from credentials.integration.models import (
     DEFAULT_TOKEN_LIFETIME,
     MAX_TOKEN_LIFETIME,
@@ -21,7 +22,7 @@ from credentials.integration.models import (
     ApiCredential,
     Role,
 )
-from credentials.lib import crypto, secret_rules
+from credentials.lib import crypto, secret_rules, text
 from portal import audit
 from portal.models import Organization, User
 
@@ -98,6 +99,7 @@ def organization_roles_on_create(sender: type, instance: Organization, created: 
         Role.objects.bulk_create([Role(organization=instance, name=name, kind=kind) for name, kind in DEFAULT_ROLES])
 
 
+CLIENT_SECRET_KIND = "cs"  # noqa: S105 - a kind, not a secret: generated ones look like prt_cs_...
 SECRET_FIELDS = ["secret_prefix", "secret_digest", "custom", "secret_version", "secret_changed_at"]
 
 
@@ -110,19 +112,26 @@ def _apply_secret(credential: ApiCredential, client_secret: str | None) -> NewCl
     """Give the unsaved credential a new secret: generated when client_secret is None, else the
     typed one after the rules (ValidationError on field client_secret)."""
     if client_secret is None:
-        secret = crypto.generate_secret("cs")
+        secret = crypto.generate_secret(CLIENT_SECRET_KIND)
         credential.secret_prefix, credential.secret_digest, credential.custom = secret.prefix, secret.digest, False
         return NewClientSecret(value=secret.value, prefix=secret.prefix, custom=False)
     problems = secret_rules.custom_secret_problems(client_secret)
     if not problems and client_secret == credential.client_id:
         problems.append("It is the client ID. A secret must be different from the client ID.")
-    digest = crypto.hash_secret(client_secret)
+    # A typed secret has no prt_cs_ prefix to say what it is: it is hashed as a client secret.
+    digest = crypto.hash_secret(client_secret, purpose=CLIENT_SECRET_KIND)
     if not problems:
-        # The keyed hash is deterministic, so a reused secret is found by its digest alone.
-        if credential.pk is not None and crypto.verify_secret(client_secret, credential.secret_digest):
+        # The keyed hash is deterministic, so a reused secret is found by its digest alone (either
+        # digest: rows stored by the previous release keep theirs, see crypto.secret_digests).
+        if credential.pk is not None and crypto.verify_secret(
+            client_secret, credential.secret_digest, purpose=CLIENT_SECRET_KIND
+        ):
             problems.append("It is this credential's current secret. Type a new one, or keep the current one.")
         elif (
-            ApiCredential.objects.filter(organization_id=credential.organization_id, secret_digest=digest)
+            ApiCredential.objects.filter(
+                organization_id=credential.organization_id,
+                secret_digest__in=crypto.secret_digests(client_secret, purpose=CLIENT_SECRET_KIND),
+            )
             .exclude(pk=credential.pk)
             .exists()
         ):
@@ -144,31 +153,39 @@ def _check_credential_fields(
     reference_origin: str | Unset = UNSET,
     metadata: dict[str, Any] | Unset = UNSET,
 ) -> None:
-    """The rules of an API credential's editable fields, whoever calls; ValidationError names the field."""
-    errors: dict[str, str] = {}
+    """The rules of an API credential's editable fields, whoever calls; ValidationError names the field.
+    Texts follow credentials.lib.text: the name is tidied by the callers first (NFC, stripped),
+    references are refused rather than changed, since clients look them up by what they sent."""
+    errors: dict[str, ValidationError] = {}
     for field, value in (("name", name), ("reference", reference), ("reference_origin", reference_origin)):
-        if value is not UNSET and (not isinstance(value, str) or len(value) > 200):
-            errors[field] = "Text of at most 200 characters."
+        if value is UNSET:
+            continue
+        if not isinstance(value, str) or len(value) > 200:
+            errors[field] = ValidationError("Text of at most 200 characters.", code="invalid")
+        elif reason := text.problem(value, one_script_words=field == "name"):
+            errors[field] = ValidationError(reason, code="invalid_character")
     if role is not UNSET and (not isinstance(role, Role) or role.organization_id != organization.pk):
-        errors["role"] = "Choose a role of your organization."
+        errors["role"] = ValidationError("Choose a role of your organization.", code="invalid")
     if redirect_uri is not UNSET:
+        bad_uri = ValidationError("An https URL of at most 500 characters, or nothing.", code="invalid")
         if not isinstance(redirect_uri, str) or len(redirect_uri) > 500:
-            errors["redirect_uri"] = "An https URL of at most 500 characters, or nothing."
+            errors["redirect_uri"] = bad_uri
         elif redirect_uri:
             try:
                 URLValidator(schemes=["https", "http"])(redirect_uri)
             except ValidationError:
-                errors["redirect_uri"] = "An https URL of at most 500 characters, or nothing."
+                errors["redirect_uri"] = bad_uri
     if expires_in is not UNSET and (
         isinstance(expires_in, bool)
         or not isinstance(expires_in, int)
         or not MIN_TOKEN_LIFETIME <= expires_in <= MAX_TOKEN_LIFETIME
     ):
-        errors["expires_in"] = (
-            f"The token lifetime is a whole number of seconds from {MIN_TOKEN_LIFETIME} to {MAX_TOKEN_LIFETIME}."
+        errors["expires_in"] = ValidationError(
+            f"The token lifetime is a whole number of seconds from {MIN_TOKEN_LIFETIME} to {MAX_TOKEN_LIFETIME}.",
+            code="invalid",
         )
-    if metadata is not UNSET and not isinstance(metadata, dict):
-        errors["metadata"] = "Metadata is a JSON object."
+    if metadata is not UNSET and (metadata_error := metadata_rules.problem(metadata)):
+        errors["metadata"] = metadata_error
     if errors:
         raise ValidationError(errors)
 
@@ -197,7 +214,8 @@ def api_credential_create(
     and ValidationError naming the field. via_client_id: the API client that asked, for the audit.
     """
     metadata = {} if metadata is None else metadata
-    name = name.strip() if isinstance(name, str) else name
+    if isinstance(name, str):
+        name = text.tidy(name)
     _check_credential_fields(
         organization=organization,
         name=name,
@@ -281,7 +299,7 @@ def api_credential_update(
     A new role gives the credential that role's scopes; tokens already issued keep theirs, but
     whatever they do is checked against the credential's role when they are used."""
     if isinstance(name, str):
-        name = name.strip()
+        name = text.tidy(name)
     with transaction.atomic():
         credential = _lock_credential(credential_id)
         _check_credential_fields(

@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 ACCESS_KEYS_PATH = "/access-keys"
 DEPLOY_TASK = "credentials.keys.tasks.deploy_access_key"
 SIGNATURE_VERSION = "v1"
-BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 JITTER = 0.2  # each delay is drawn from +-20% around the exponential one, so retries spread out
 SWEEP_BATCH = 500
@@ -238,8 +237,10 @@ def _record_retry(deployment: KeyDeployment, outcome: _Outcome) -> None:
 
 
 def backoff(attempts: int) -> timedelta:
-    """The wait after the attempts-th failed attempt: 30 s, 1 min, 2 min, ... up to 1 h, +-20%."""
-    exponential = BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 16)
+    """The wait after the attempts-th failed attempt: 30 s, 1 min, 2 min, ... up to 1 h, +-20%
+    (the first wait is PORTICO_DEPLOY_RETRY_BASE_SECONDS; drills shorten it)."""
+    base = timedelta(seconds=settings.PORTICO_DEPLOY_RETRY_BASE_SECONDS)
+    exponential = base * 2 ** min(max(attempts - 1, 0), 16)
     jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - spreading retries, not a secret
     return min(min(exponential, BACKOFF_MAX) * jitter, BACKOFF_MAX)
 
@@ -273,7 +274,8 @@ def _error_code(body: bytes) -> str:
 
 def _retry_after(value: str) -> timedelta | None:
     value = value.strip()
-    return timedelta(seconds=int(value)) if value.isdigit() and len(value) <= 6 else None
+    # ASCII digits only: str.isdigit() also says yes to "²", which int() refuses.
+    return timedelta(seconds=int(value)) if value.isascii() and value.isdigit() and len(value) <= 6 else None
 
 
 # --- The sweep ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from credentials.keys import selectors
 from credentials.keys.admin_services import MAX_KEY_LIFETIME_DAYS, ApiSettings
 from credentials.keys.models import Api, ApiKey, RuntimeTarget
-from credentials.lib import outbound
+from credentials.lib import outbound, text
 from portal.models import Organization, User
 
 if TYPE_CHECKING:
@@ -149,6 +149,12 @@ class ApiForm(forms.Form):
             if name in self.errors
         ]
 
+    def clean_name(self) -> str:
+        return _clean_text(self.cleaned_data["name"], max_length=200)
+
+    def clean_description(self) -> str:
+        return _clean_text(self.cleaned_data["description"], line_breaks=True)
+
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"] or slugify(self.data.get(self.add_prefix("name"), ""))[:80]
         # Empty: clean() reports the missing name or slug. A slug already taken is the service's to say.
@@ -164,11 +170,12 @@ class ApiForm(forms.Form):
             raw = (cleaned.get("key_lifetime_days") or "").strip()
             if not raw:
                 self.add_error("key_lifetime_days", "Enter the key lifetime in days, or tick Unlimited.")
-            elif not raw.isdigit():
+            elif not (raw.isascii() and raw.isdigit()):  # "²" is a digit to isdigit(), not to int()
                 self.add_error("key_lifetime_days", "Enter a whole number of days.")
             else:
-                # The range, and whether approvers are needed, are rules of ApiSettings.check().
-                cleaned["key_lifetime_days"] = int(raw)
+                # The range, and whether approvers are needed, are rules of ApiSettings.check(). A
+                # number of more digits than int() reads (4,300) is out of that range whatever it is.
+                cleaned["key_lifetime_days"] = int(raw) if len(raw) <= 18 else MAX_KEY_LIFETIME_DAYS + 1
         return cleaned
 
     def api_settings(self) -> ApiSettings:
@@ -232,6 +239,21 @@ class KeyExpiryForm(forms.Form):
         return cleaned
 
 
+def _clean_text(
+    value: str, *, identifier: bool = False, line_breaks: bool = False, max_length: int | None = None
+) -> str:
+    """A name or description tidied, or ValidationError saying which character cannot stay
+    (credentials.lib.text); descriptions keep line breaks and may mix scripts. The length is
+    checked again after tidying, which can lengthen text (NFKC writes "ﷺ" in 18 letters)."""
+    value = text.tidy(value, identifier=identifier)
+    problem = text.problem(value, line_breaks=line_breaks, one_script_words=not line_breaks)
+    if problem:
+        raise forms.ValidationError(problem)
+    if max_length is not None and len(value) > max_length:
+        raise forms.ValidationError(f"Keep it to {max_length} characters.")
+    return value
+
+
 def _gateway_url_problem(value: str) -> str | None:
     parts = urlsplit(value)
     if "@" in parts.netloc:
@@ -264,7 +286,8 @@ class RuntimeTargetForm(forms.Form):
         self.target = target
 
     def clean_name(self) -> str:
-        return self.cleaned_data["name"].strip()  # a name already taken is the service's to say
+        # An identifier picked from lists (NFKC); a name already taken is the service's to say.
+        return _clean_text(self.cleaned_data["name"], identifier=True, max_length=100)
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].rstrip("/")

@@ -96,12 +96,13 @@ def resolve_checked(host: str, port: int) -> list[str]:
     addresses = list(dict.fromkeys(cast(str, info[4][0]) for info in infos))
     if not settings.PORTICO_OUTBOUND_ALLOW_PRIVATE:
         for address in addresses:
-            if _is_internal(address):
+            if is_internal(address):
                 raise AddressRefused(address)
     return addresses
 
 
-def _is_internal(address: str) -> bool:
+def is_internal(address: str) -> bool:
+    """Whether an address is one Portico does not call: loopback, private, link-local, reserved..."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped

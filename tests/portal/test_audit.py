@@ -209,8 +209,9 @@ def test_x_forwarded_for_is_ignored_unless_a_trusted_proxy_sets_it(rf: RequestFa
     assert event.ip_address == "10.0.0.2"
 
 
-@override_settings(PORTICO_TRUST_X_FORWARDED_FOR=True)
-def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(rf: RequestFactory, consumer):
+@override_settings(PORTICO_TRUSTED_PROXY_COUNT=2)
+def test_behind_trusted_proxies_the_client_address_comes_from_x_forwarded_for(rf: RequestFactory, consumer):
+    # Two proxies: the first appended the client's address, the second (10.0.0.2) the first's.
     request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.50, 10.0.0.1")
     request.user = consumer
 

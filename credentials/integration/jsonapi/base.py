@@ -31,6 +31,7 @@ from rest_framework_json_api import parsers, renderers
 from rest_framework_json_api.pagination import JsonApiPageNumberPagination
 
 from credentials.integration import oauth
+from credentials.integration.jsonapi import documents
 from portal.models import Organization
 
 MEDIA_TYPE = "application/vnd.api+json"
@@ -74,7 +75,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     default_code = getattr(exc, "default_code", "error")
     # The library points every error at /data; only errors about the document should.
     points_at_document = isinstance(exc, JsonApiErrors | exceptions.ValidationError | exceptions.ParseError)
+    # JSON:API 1.1's source.header: the header that was refused.
+    header = {exceptions.UnsupportedMediaType: "Content-Type", exceptions.NotAcceptable: "Accept"}.get(type(exc))
     for error in response.data if isinstance(response.data, list) else []:
+        if header:
+            error["source"] = {**(error.get("source") or {}), "header": header}
         error["status"] = str(error.get("status") or response.status_code)
         error.setdefault("code", default_code)
         error["code"] = str(error["code"])
@@ -83,7 +88,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         source = error.get("source") or {}
         if source.get("parameter") or (not points_at_document and source.get("pointer") == "/data"):
             source.pop("pointer", None)
-        if not source.get("pointer") and not source.get("parameter"):
+        if not any(source.get(member) for member in ("pointer", "parameter", "header")):
             error.pop("source", None)
     return response
 
@@ -126,25 +131,75 @@ class TokenScope(BasePermission):
 
 # --- Parsing and content negotiation -------------------------------------------------------------------
 class DocumentParser(parsers.JSONParser):
-    """The library's parser (type and id checks: 409), keeping the raw resource object for the
-    strict attribute checks of the views."""
+    """Portico's reading of the document first (jsonapi/documents.py: nesting, characters, numbers,
+    member types; then type and id), each refusal a 400, 409 or 422 with its pointer; then the
+    library's parse into attributes, keeping the raw resource object for the views' strict checks."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> dict:
+        parser_context = parser_context or {}
+        try:
+            document = documents.read(stream.read() if stream is not None else b"")
+            self._check_identity(document, parser_context)
+        except documents.DocumentProblem as problem:
+            raise JsonApiErrors(
+                problem.status, [error_object(problem.status, problem.code, problem.detail, problem.pointer)]
+            ) from None
+        return self.parse_data(document, parser_context)
+
+    @staticmethod
+    def _check_identity(document: Any, parser_context: dict) -> None:
+        """The library's type and id checks (409, 400), answered here with their pointer."""
+        data = document.get("data") if isinstance(document, dict) else None
+        view, request = parser_context.get("view"), parser_context.get("request")
+        if not isinstance(data, dict) or request is None or request.method not in ("POST", "PATCH", "PUT"):
+            return  # the library says "does not contain primary data" (400, /data)
+        resource_name = getattr(view, "resource_name", None)
+        if resource_name and data.get("type") != resource_name:
+            raise documents.DocumentProblem(
+                409, "conflict", f"The resource object's type must be {resource_name}.", "/data/type"
+            )
+        if request.method in ("PATCH", "PUT"):
+            lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "")
+            if not data.get("id"):
+                raise documents.DocumentProblem(400, "missing_id", "The resource object needs its id.", "/data/id")
+            if str(data["id"]) != str(view.kwargs.get(lookup)):  # type: ignore[union-attr]
+                raise documents.DocumentProblem(409, "conflict", "The id is not the one in the URL.", "/data/id")
 
     def parse_data(self, result: Any, parser_context: dict) -> dict:
         parsed = super().parse_data(result, parser_context)
-        data = result["data"]
-        for member in ("attributes", "relationships"):
-            if member in data and data[member] is not None and not isinstance(data[member], dict):
-                raise JsonApiErrors(
-                    400,
-                    [error_object(400, "invalid_document", f"{member} must be an object.", f"/data/{member}")],
-                )
-        parser_context["request"].jsonapi_resource = data
+        parser_context["request"].jsonapi_resource = result["data"]
         return parsed
+
+
+def _whole_number(value: str) -> bool:
+    """ASCII digits only: str.isdigit() is also true of "²", which int() refuses (a 500 before)."""
+    return value.isascii() and value.isdigit()
 
 
 def _media_type_parameters(value: str) -> tuple[str, set[str]]:
     base, *params = value.split(";")
     return base.strip().lower(), {param.split("=")[0].strip().lower() for param in params if param.strip()}
+
+
+def _missing_body(request: Request) -> JsonApiErrors:
+    """A write without a body: 411 when it came chunked (Django reads a body only by its
+    Content-Length, so a chunked one arrives empty), else 400. Either way nothing is changed."""
+    if request.META.get("HTTP_TRANSFER_ENCODING", "").strip():
+        return JsonApiErrors(
+            411,
+            [
+                error_object(
+                    411,
+                    "length_required",
+                    "Send the document with a Content-Length header; a chunked body is not read.",
+                    "/data",
+                    header="Transfer-Encoding",
+                )
+            ],
+        )
+    return JsonApiErrors(
+        400, [error_object(400, "empty_document", 'The body is empty: send a document {"data": {...}}.', "/data")]
+    )
 
 
 class ApiRequest(Request):
@@ -182,10 +237,16 @@ class JsonApiView:
         elif request.method in ("POST", "PATCH", "PUT"):
             raise exceptions.UnsupportedMediaType("(none)")
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        if not _whole_number(length) or int(length) > MAX_BODY_BYTES:
             raise JsonApiErrors(
-                413, [error_object(413, "too_large", f"A request body is at most {MAX_BODY_BYTES} bytes.")]
+                413,
+                [
+                    error_object(
+                        413, "too_large", f"A request body is at most {MAX_BODY_BYTES} bytes.", header="Content-Length"
+                    )
+                ],
             )
+
         accept = request.META.get("HTTP_ACCEPT", "")
         if accept:
             ranges = [_media_type_parameters(item) for item in accept.split(",")]
@@ -193,6 +254,15 @@ class JsonApiView:
             if ours and all(ours) and not any(base in ("*/*", "application/*") for base, _ in ranges):
                 raise exceptions.NotAcceptable("Every application/vnd.api+json in Accept has media type parameters.")
         super().initial(request, *args, **kwargs)  # type: ignore[misc]  # a mixin: the library's view class has it
+
+    def check_permissions(self, request: Request) -> None:
+        super().check_permissions(request)  # type: ignore[misc]  # a mixin: the library's view class has it
+        # Authenticated and allowed: now a lookup that no id can match is a 404 without a query
+        # (PostgreSQL refuses NUL in a text comparison), and a write needs a body.
+        if any("\x00" in str(value) for value in self.kwargs.values()):  # type: ignore[attr-defined]
+            raise exceptions.NotFound("No such resource, or not one of your organization.")
+        if request.method in ("POST", "PATCH", "PUT") and int(request.META.get("CONTENT_LENGTH") or 0) == 0:
+            raise _missing_body(request)
 
     def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # No DRF metadata document (it is not JSON:API): the Allow header says what there is.
@@ -218,7 +288,7 @@ class Pagination(JsonApiPageNumberPagination):
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+        if raw is not None and not (_whole_number(raw) and 1 <= int(raw) <= self.max_page_size):
             raise JsonApiErrors(
                 400,
                 [
@@ -234,7 +304,7 @@ class Pagination(JsonApiPageNumberPagination):
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: object = None) -> list | None:
         raw = request.query_params.get(self.page_query_param)
-        if raw is not None and not (raw.isdigit() and int(raw) >= 1):
+        if raw is not None and not (_whole_number(raw) and int(raw) >= 1):
             raise JsonApiErrors(
                 400,
                 [
@@ -296,6 +366,15 @@ def apply_filters(queryset: QuerySet, request: Request, filterable: dict[str, st
                     )
                 ],
             )
+        if "\x00" in cast(str, value):
+            raise JsonApiErrors(
+                400,
+                [
+                    error_object(
+                        400, "invalid_filter", "A filter value cannot contain NUL (U+0000).", parameter=parameter
+                    )
+                ],
+            )
         column = filterable[attribute]
         if predicate == "not_eq":
             queryset = queryset.exclude(**{column: value})
@@ -352,5 +431,6 @@ def include_fields_parameters(resource: str, includes: list[str]) -> list[OpenAp
 
 
 ERRORS = {
-    code: OpenApiResponse(description=HTTPStatus(code).phrase) for code in (400, 401, 403, 404, 406, 409, 413, 415, 422)
+    code: OpenApiResponse(description=HTTPStatus(code).phrase)
+    for code in (400, 401, 403, 404, 406, 409, 411, 413, 415, 422)
 }

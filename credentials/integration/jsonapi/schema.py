@@ -61,7 +61,11 @@ ERROR_DOCUMENT = {
                     "detail": {"type": "string"},
                     "source": {
                         "type": "object",
-                        "properties": {"pointer": {"type": "string"}, "parameter": {"type": "string"}},
+                        "properties": {
+                            "pointer": {"type": "string"},
+                            "parameter": {"type": "string"},
+                            "header": {"type": "string"},
+                        },
                     },
                 },
             },

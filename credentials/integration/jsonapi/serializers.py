@@ -1,8 +1,9 @@
 """JSON:API resource objects of the REST API (/api/...), rendered by djangorestframework-jsonapi.
 
-These serializers only render: writes are checked by `ApiCredentialWriteSerializer` and the
-parser's document checks in credentials/integration/jsonapi/, and made by credentials.integration.services. Ids are the
-public ids (organizations: their slug), never database integers.
+These serializers only render, except the two write serializers, which check the shape of a
+write's attributes (types, lengths); the parser's document checks are in jsonapi/base.py and
+documents.py, and the rules of the values are credentials.integration.services', which makes the
+change. Ids are the public ids (organizations: their slug), never database integers.
 """
 
 from drf_spectacular.utils import extend_schema_field
@@ -10,10 +11,9 @@ from rest_framework import serializers as drf_serializers
 from rest_framework_json_api import serializers
 from rest_framework_json_api.relations import ResourceRelatedField
 
+from credentials.integration.metadata import MAX_BYTES as METADATA_MAX_BYTES
 from credentials.integration.models import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, ApiCredential, Role
 from portal.models import Organization
-
-METADATA_MAX_BYTES = 10_000
 
 
 class PublicIdRelatedField(ResourceRelatedField):
@@ -120,30 +120,46 @@ class ApiCredentialSerializer(serializers.ModelSerializer):
         return self.context["client_secret"]
 
 
+class TextField(drf_serializers.CharField):
+    """Text only: a number where text belongs is refused, not turned into "12345" (DRF's CharField
+    would), so a client's mistake is not stored as if it were meant."""
+
+    default_error_messages = {"invalid": "Send text (a JSON string) here."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class HttpsUrlField(drf_serializers.URLField):
     default_error_messages = {"invalid": "Enter an absolute https URL."}
 
-    def to_internal_value(self, data: str) -> str:
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
         value = super().to_internal_value(data)
         if value and not value.startswith("https://"):
             self.fail("invalid")
         return value
 
 
-@extend_schema_field({"type": "object", "additionalProperties": True, "nullable": True})
-class MetadataField(drf_serializers.JSONField):
-    default_error_messages = {
-        "invalid": "Metadata is a JSON object.",
-        "too_big": f"Metadata is at most {METADATA_MAX_BYTES} bytes of JSON.",
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "nullable": True,
+        "description": f"Any JSON object of at most {METADATA_MAX_BYTES} bytes.",
     }
+)
+class MetadataField(drf_serializers.JSONField):
+    """A JSON object; its limits (size, depth, characters) are the service's rules."""
+
+    default_error_messages = {"invalid": "Metadata is a JSON object."}
 
     def to_internal_value(self, data: object) -> dict:
-        import json
-
         if not isinstance(data, dict):
             self.fail("invalid")
-        if len(json.dumps(data).encode()) > METADATA_MAX_BYTES:
-            self.fail("too_big")
         return data
 
 
@@ -173,13 +189,11 @@ class ApiCredentialUpdateSerializer(drf_serializers.Serializer):
     id: drf_serializers.CharField | None = drf_serializers.CharField(
         help_text="The id of the API credential, as in the URL."
     )
-    name = drf_serializers.CharField(max_length=200, allow_blank=True, allow_null=True, trim_whitespace=True)
+    name = TextField(max_length=200, allow_blank=True, allow_null=True, trim_whitespace=True)
     redirect_uri = HttpsUrlField(max_length=500, allow_blank=True, allow_null=True)
     expires_in = WholeNumberField(min_value=MIN_TOKEN_LIFETIME, max_value=MAX_TOKEN_LIFETIME)
-    reference = drf_serializers.CharField(max_length=200, allow_blank=True, allow_null=True, trim_whitespace=False)
-    reference_origin = drf_serializers.CharField(
-        max_length=200, allow_blank=True, allow_null=True, trim_whitespace=False
-    )
+    reference = TextField(max_length=200, allow_blank=True, allow_null=True, trim_whitespace=False)
+    reference_origin = TextField(max_length=200, allow_blank=True, allow_null=True, trim_whitespace=False)
     metadata = MetadataField(allow_null=True)
     role = ResourceRelatedField(
         queryset=Role.objects.none(),

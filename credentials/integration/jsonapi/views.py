@@ -49,12 +49,15 @@ CREDENTIAL_SORTS = {"name", "created_at", "updated_at", "kind", "mode", "referen
 
 
 def _service_errors(exc: DjangoValidationError) -> JsonApiErrors:
+    """The service's ValidationError as error objects: one per message, its code, its field's pointer."""
     errors: list[dict[str, Any]] = []
-    for field, messages in exc.message_dict.items():
+    for field, field_errors in exc.error_dict.items():
         pointer = "/data/relationships/role/data" if field == "role" else f"/data/attributes/{field}"
         if field == "__all__":
             pointer = "/data"
-        errors.extend(error_object(422, "invalid", message, pointer) for message in messages)
+        for error in field_errors:
+            for message in error.messages:
+                errors.append(error_object(422, error.code or "invalid", message, pointer))
     return JsonApiErrors(422, errors)
 
 
@@ -73,7 +76,10 @@ def _service_errors(exc: DjangoValidationError) -> JsonApiErrors:
     create=extend_schema(
         summary="Create an API credential (the answer carries client_secret, once)",
         request=ApiCredentialCreateSerializer,
-        responses={201: ApiCredentialSerializer(), **{c: ERRORS[c] for c in (400, 401, 403, 406, 409, 413, 415, 422)}},
+        responses={
+            201: ApiCredentialSerializer(),
+            **{c: ERRORS[c] for c in (400, 401, 403, 406, 409, 411, 413, 415, 422)},
+        },
     ),
     partial_update=extend_schema(
         summary="Update an API credential",
@@ -81,7 +87,7 @@ def _service_errors(exc: DjangoValidationError) -> JsonApiErrors:
         parameters=include_fields_parameters("api_credentials", ["role", "organization"]),
         responses={
             200: ApiCredentialSerializer(),
-            **{c: ERRORS[c] for c in (400, 401, 403, 404, 406, 409, 413, 415, 422)},
+            **{c: ERRORS[c] for c in (400, 401, 403, 404, 406, 409, 411, 413, 415, 422)},
         },
     ),
     destroy=extend_schema(
@@ -111,8 +117,10 @@ class ApiCredentialViewSet(JsonApiView, views.ModelViewSet):
         """The service arguments of a write document, or JsonApiErrors naming every problem."""
         resource = getattr(self.request, "jsonapi_resource", None)
         if resource is None:
-            _ = self.request.data  # parses (and may raise 400, 409, 415)
-            resource = self.request.jsonapi_resource
+            _ = self.request.data  # parses (and may raise 400, 409, 415, 422)
+            resource = getattr(self.request, "jsonapi_resource", None)
+        if not isinstance(resource, dict):  # no body reached the parser (a write's empty body is refused before)
+            raise JsonApiErrors(400, [error_object(400, "empty_document", 'Send a document {"data": {...}}.', "/data")])
         if creating and "id" in resource:
             raise JsonApiErrors(
                 403, [error_object(403, "client_id_unsupported", "Portico makes the ids itself.", "/data/id")]

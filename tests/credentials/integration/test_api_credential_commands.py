@@ -65,7 +65,7 @@ def test_the_demo_credential_is_made_once_and_its_secret_works(organization):
     second = seed_api_credential(organization)
 
     assert first == second and ApiCredential.objects.count() == 1
-    assert crypto.verify_secret(DEMO_CLIENT_SECRET, first.secret_digest)
+    assert crypto.verify_secret(DEMO_CLIENT_SECRET, first.secret_digest, purpose="cs")
 
 
 def test_seed_demo_prints_the_demo_credential_beside_the_logins(db, settings):

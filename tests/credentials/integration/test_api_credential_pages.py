@@ -258,7 +258,7 @@ def test_edit_with_a_typed_secret_sets_it(admin_client, organization):
     )
 
     credential.refresh_from_db()
-    assert credential.custom and crypto.verify_secret(GOOD_SECRET, credential.secret_digest)
+    assert credential.custom and crypto.verify_secret(GOOD_SECRET, credential.secret_digest, purpose="cs")
 
 
 def test_a_secret_typed_while_keep_is_chosen_is_taken_as_meant(admin_client, organization):
@@ -271,7 +271,7 @@ def test_a_secret_typed_while_keep_is_chosen_is_taken_as_meant(admin_client, org
     )
 
     credential.refresh_from_db()
-    assert credential.custom and crypto.verify_secret(GOOD_SECRET, credential.secret_digest)
+    assert credential.custom and crypto.verify_secret(GOOD_SECRET, credential.secret_digest, purpose="cs")
 
 
 def test_edit_explains_a_bad_typed_secret_and_changes_nothing(admin_client, organization):

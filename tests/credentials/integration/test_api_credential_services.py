@@ -77,7 +77,7 @@ def test_create_with_a_typed_secret_marks_it_custom(organization):
 
     assert secret == GOOD_SECRET
     assert credential.custom is True and credential.secret_prefix == ""
-    assert crypto.verify_secret(GOOD_SECRET, credential.secret_digest)
+    assert crypto.verify_secret(GOOD_SECRET, credential.secret_digest, purpose="cs")
     assert GOOD_SECRET not in AuditEvent.objects.get(action="api_credential.create").summary
 
 

@@ -1,11 +1,14 @@
 """The OpenAPI document of /api/ and schemathesis against the live server with it: every
-operation, generated requests, no server error and no answer that breaks the document."""
+operation, generated requests, no server error and no answer that breaks the document; and
+requests that break the document on purpose (schemathesis's negative mode: wrong types, missing
+and extra members, bodies and parameters the schema refuses), none of which may be a 5xx."""
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -101,5 +104,29 @@ def test_schemathesis_finds_no_server_error_and_no_answer_breaking_the_document(
             headers=bearer,
             checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
         )
+
+    call()
+
+
+# DELETE has nothing to break: no body, no query, one free-text path parameter (and the headers fixed).
+NEGATIVE_OPERATIONS = OPERATIONS - {("DELETE", "/api/api_credentials/{public_id}")}
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(NEGATIVE_OPERATIONS))
+def test_schemathesis_invalid_requests_find_no_server_error(live_server, bearer, known_ids, method, path):
+    # Negative mode: every request breaks the schema somewhere (a body of the wrong shape, a
+    # parameter of the wrong type...). Each must be refused with a 4xx; only not_a_server_error
+    # is checked, since a refusal is the right answer even where the document lists no status.
+    loaded = schemathesis.openapi.from_url(f"{live_server.url}/api/openapi.json")
+    operation = loaded[path][method]
+
+    # The bearer header is fixed: left to the generator, most requests would stop at 401.
+    strategy = operation.as_strategy(generation_mode=GenerationMode.NEGATIVE, headers=bearer)
+
+    @given(case=strategy, aim=st.booleans())
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def call(case, aim):
+        case = _aim(case, known_ids, path, aim)
+        case.call_and_validate(base_url=live_server.url, headers=bearer, checks=[not_a_server_error])
 
     call()

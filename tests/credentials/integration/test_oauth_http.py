@@ -125,8 +125,9 @@ def test_a_token_dies_when_the_credentials_are_deleted(http, credential, org_adm
 
 
 def test_repeated_failures_get_429_with_retry_after(http, credential, settings):
+    wrong = httpx.BasicAuth(credential[0].client_id, "wrong")
     for _ in range(settings.PORTICO_OAUTH_FAILURE_LIMIT):
-        assert http.post("/oauth/token", data=GRANT, auth=httpx.BasicAuth("guess", "guess")).status_code == 401
+        assert http.post("/oauth/token", data=GRANT, auth=wrong).status_code == 401
 
     response = http.post("/oauth/token", data=GRANT, auth=credential_auth(credential))
 

@@ -232,7 +232,7 @@ def test_neither_secret_nor_token_reaches_the_logs(client, credential, caplog):
 
 # --- failures are rate-limited -------------------------------------------------------------------
 def test_repeated_failures_from_one_address_get_429_with_retry_after(client, credential, settings):
-    settings.PORTICO_OAUTH_FAILURE_LIMIT = 3
+    settings.PORTICO_OAUTH_ADDRESS_FAILURE_LIMIT = 3
     for _ in range(3):
         assert ask_token(client, auth=basic("guess", "guess"), ip="10.0.0.9").status_code == 401
 
@@ -245,14 +245,15 @@ def test_repeated_failures_from_one_address_get_429_with_retry_after(client, cre
     assert ask_token(client, auth=basic(credential[0].client_id, credential[1]), ip="10.0.0.10").status_code == 200
 
 
-def test_repeated_failures_for_one_client_get_429_from_any_address(client, credential, settings):
+def test_failures_for_one_client_from_other_addresses_do_not_block_it(client, credential, settings):
+    # A client ID is not a secret: failing with it from elsewhere must not lock its owner out.
     settings.PORTICO_OAUTH_FAILURE_LIMIT = 3
     for number in range(3):
         ask_token(client, auth=basic(credential[0].client_id, "wrong"), ip=f"10.0.1.{number}")
 
-    blocked = ask_token(client, auth=basic(credential[0].client_id, credential[1]), ip="10.0.2.1")
+    response = ask_token(client, auth=basic(credential[0].client_id, credential[1]), ip="10.0.2.1")
 
-    assert blocked.status_code == 429 and "Retry-After" in blocked
+    assert response.status_code == 200
 
 
 def test_the_window_ends_and_the_client_may_try_again(client, credential, settings, time_machine):

@@ -122,3 +122,13 @@ def test_the_command_retries_failed_deployments_too(
     key.refresh_from_db()
     assert key.deployment_state == ApiKey.Deployment.DEPLOYED
     assert "1 failed" in out.getvalue()
+
+
+@pytest.mark.parametrize("value", ["²", "1e3", "-5", "9999999", " 30 "])
+def test_a_retry_after_header_that_is_not_plain_seconds_is_ignored_or_read_as_seconds(value):
+    from datetime import timedelta
+
+    from credentials.keys.deployment import _retry_after
+
+    expected = timedelta(seconds=30) if value.strip() == "30" else None
+    assert _retry_after(value) == expected

@@ -4,6 +4,8 @@ import re
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
@@ -158,10 +160,13 @@ def test_generated_secrets_are_all_different():
     assert len({s.prefix for s in secrets}) == 50
 
 
-def test_the_stored_digest_is_an_hmac_of_the_secret_under_the_hash_key(settings):
+def test_the_stored_digest_is_an_hmac_of_the_secret_under_the_key_derived_for_its_kind(settings):
     secret = generate_secret("key")
 
-    expected = hmac.new(settings.PORTICO_HASH_KEY.encode(), secret.value.encode(), hashlib.sha256).hexdigest()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"portico:hash:key").derive(
+        settings.PORTICO_HASH_KEY.encode()
+    )
+    expected = hmac.new(key, secret.value.encode(), hashlib.sha256).hexdigest()
     assert secret.digest == expected
     assert secret.value not in secret.digest
     assert secret.digest != hashlib.sha256(secret.value.encode()).hexdigest()  # keyed, not a bare hash

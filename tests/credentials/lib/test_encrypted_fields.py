@@ -1,11 +1,17 @@
+from io import StringIO
+
 import pytest
 from cryptography.fernet import Fernet
+from django.core import serializers
 from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.core.management import call_command
 from django.db import connection
 
+from credentials.keys.models import RuntimeTarget
 from credentials.lib import crypto
 from credentials.lib.crypto import DecryptionError
 from credentials.lib.fields import EncryptedJSONField, EncryptedTextField, encrypted_fields
+from tests.factories import RuntimeTargetFactory
 from tests.testapp.models import SecretNote
 
 PLAINTEXT = "s3cr3t-VALUE-123="
@@ -194,3 +200,17 @@ def test_key_rotation_finds_every_encrypted_field_of_the_installed_models():
 
     assert {("testapp.SecretNote", "body"), ("testapp.SecretNote", "data")} <= found
     assert not any(label == "testapp.SecretNote" and name == "title" for label, name in found)
+
+
+def test_dumpdata_writes_the_ciphertext_and_loaddata_reads_it_back(db):
+    target = RuntimeTargetFactory(signing_secret="a-signing-secret-that-must-not-be-dumped")
+    out = StringIO()
+    call_command("dumpdata", "credentials.runtimetarget", stdout=out)
+    assert "a-signing-secret-that-must-not-be-dumped" not in out.getvalue()
+
+    pk = target.pk
+    target.delete()
+    for restored in serializers.deserialize("json", out.getvalue()):
+        restored.save()
+
+    assert RuntimeTarget.objects.get(pk=pk).signing_secret == "a-signing-secret-that-must-not-be-dumped"
