@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 
-.PHONY: run test lint format
+.PHONY: run test bench lint format
 
 $(VENV)/.run-installed: requirements.txt
 	scripts/bootstrap.sh requirements.txt
@@ -20,6 +20,9 @@ run: $(VENV)/.run-installed .env  ## serve the portal with demo data on http://1
 
 test: $(VENV)/.dev-installed  ## install what the tests need, start PostgreSQL and Redis, run every test
 	scripts/test.sh
+
+bench: $(VENV)/.dev-installed  ## run every benchmark side by side, write docs/benchmarks.md and .json
+	scripts/bench.sh $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

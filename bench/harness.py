@@ -109,3 +109,26 @@ class Postgres:
 
     def version(self) -> str:
         return self.bin.parent.name
+
+
+# --- Figures --------------------------------------------------------------------------------------
+# Every benchmark takes `--figures PATH` and writes there a JSON list of figures, the unit of
+# docs/benchmarks.json: {"figure": NAME, "value": NUMBER, "unit": TEXT, "detail": TEXT}.
+# bench/run.py (`make bench`) runs them all and merges their figures.
+def figure(name: str, value: float, unit: str, detail: str) -> dict[str, object]:
+    return {"figure": name, "value": round(float(value), 4), "unit": unit, "detail": detail}
+
+
+def write_figures(path: str | None, figures: list[dict[str, object]]) -> None:
+    if not path:
+        return
+    import json
+
+    Path(path).write_text(json.dumps(figures, indent=2) + "\n")
+    say(f"{len(figures)} figures written to {path}")
+
+
+def machine_load() -> str:
+    """The machine's state, printed beside every result: CPUs and the load average."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}"

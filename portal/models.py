@@ -133,6 +133,9 @@ class OutboundEmail(models.Model):
     subject = models.CharField(max_length=300)
     body_text = models.TextField()
     body_html = models.TextField()
+    # Set on emails queued in bulk (the reminder sweep): what the template needs, in plain JSON
+    # values, rendered into subject and bodies when the email is delivered, not when it is queued.
+    context = models.JSONField(null=True, blank=True)
     # Makes a send idempotent: a second email with the same key is not created.
     dedupe_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)

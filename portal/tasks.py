@@ -27,6 +27,13 @@ def deliver_email(email_id: int) -> None:
         deliver_email.apply_async((email_id,), countdown=countdown)
 
 
+@shared_task(acks_late=True)
+def deliver_emails(*email_ids: int) -> None:
+    """Send the emails queued in one bulk write (queue_templated_emails), one after the other."""
+    for email_id in email_ids:
+        deliver_email(email_id)
+
+
 @shared_task
 def deliver_due_emails() -> int:
     """Sweep: queue delivery of every pending email whose next attempt is due."""

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from credentials.connections.models import ConnectionRequest
-from portal.emails import send_templated_email
+from portal.emails import Draft, minute, send_templated_email
 from portal.models import OutboundEmail, User
 from portal.roles import Role
 
@@ -53,13 +53,24 @@ def connection_failing(connection_request: ConnectionRequest, *, message: str, d
     )
 
 
-def connection_expiry_reminder(
-    connection_request: ConnectionRequest, *, days: int, dedupe_key: str
-) -> OutboundEmail | None:
-    """Remind the connection's admins that its credentials expire in `days` days."""
-    return send_templated_email(
-        name="connection-expiry-reminder",
-        to=connection_admin_emails(connection_request),
-        context={"request": connection_request, "days": days, "link_path": _reestablish_path(connection_request)},
-        dedupe_key=dedupe_key,
-    )
+def connection_expiry_reminders(
+    connection_requests: list[ConnectionRequest], *, days: int, dedupe_keys: list[str]
+) -> list[Draft]:
+    """Remind each connection's admins that its credentials expire in `days` days: drafts for the
+    bulk outbox, rendered when delivered, so their context is plain values taken now."""
+    return [
+        Draft(
+            name="connection-expiry-reminder",
+            to=connection_admin_emails(connection_request),
+            context={
+                "credential_label": connection_request.credential_label,
+                "tenant_alias": connection_request.tenant.alias,
+                "organization_name": str(connection_request.tenant.organization),
+                "expires_at": minute(connection_request.expires_at),
+                "days": days,
+                "link_path": _reestablish_path(connection_request),
+            },
+            dedupe_key=dedupe_key,
+        )
+        for connection_request, dedupe_key in zip(connection_requests, dedupe_keys, strict=True)
+    ]

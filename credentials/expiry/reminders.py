@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,11 +26,13 @@ from credentials.connections.models import ConnectionRequest
 from credentials.expiry.models import ExpiryReminder
 from credentials.keys import notifications as key_notifications
 from credentials.keys.models import ApiKey
+from portal.emails import Draft, queue_templated_emails
+from portal.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 
 
-BATCH = 500
+BATCH = 1000
 
 
 def thresholds() -> list[int]:
@@ -115,30 +118,30 @@ def _batches(items: Iterator[Due], size: int = BATCH) -> Iterator[list[Due]]:
         yield batch
 
 
-def _claim(batch: list[Due]) -> list[ExpiryReminder]:
-    """Insert the batch's reminder rows; return those this sweep owns (no email yet), locked."""
-    ExpiryReminder.objects.bulk_create(
-        [
-            ExpiryReminder(
-                subject_type=d.subject_type,
-                subject_id=d.subject_id,
-                expires_at=d.expires_at,
-                threshold_days=d.threshold,
-            )
-            for d in batch
-        ],
-        ignore_conflicts=True,
-    )
-    keys = {(d.subject_type, d.subject_id, d.expires_at, d.threshold) for d in batch}
-    rows = ExpiryReminder.objects.filter(
-        subject_type=batch[0].subject_type,
-        subject_id__in=[d.subject_id for d in batch],
-        email__isnull=True,
-    )
-    if connection.features.has_select_for_update_skip_locked:
-        # Another worker sweeping at the same moment skips the rows this one holds.
-        rows = rows.select_for_update(skip_locked=True)
-    return [r for r in rows if (r.subject_type, r.subject_id, r.expires_at, r.threshold_days) in keys]
+def _claim(batch: list[Due], now: datetime) -> dict[int, tuple[int, int]]:
+    """Insert the batch's reminder rows in one statement, conflicts ignored: the rows it returns
+    are the ones this sweep inserted, and owes an email, {reminder id: (subject id, threshold)}.
+
+    A row another worker inserted first is skipped (ON CONFLICT DO NOTHING waits for that worker's
+    transaction, then skips the row if it committed). Every worker inserts in the due query's order,
+    so two never wait on each other. Raw SQL: the ORM's bulk_create cannot say which rows it
+    inserted when it ignores conflicts."""
+    table = connection.ops.quote_name(ExpiryReminder._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    # What the batch's rows share travels once, what differs in a VALUES list (column1...: the
+    # names PostgreSQL and SQLite both give). SQLite needs the WHERE before an ON CONFLICT.
+    params: list[Any] = [batch[0].subject_type, adapt(now), adapt(now)]
+    for due in batch:
+        params += [due.subject_id, adapt(due.expires_at), due.threshold]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (subject_type, sent_at, created_at, subject_id, expires_at, threshold_days) "  # noqa: S608 - the model's own table
+            "SELECT %s, %s, %s, v.column1, v.column2, v.column3 "
+            f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(batch))}) AS v WHERE true "
+            "ON CONFLICT DO NOTHING RETURNING id, subject_id, threshold_days",
+            params,
+        )
+        return {reminder_id: (subject_id, threshold) for reminder_id, subject_id, threshold in cursor.fetchall()}
 
 
 def send_due_reminders(*, dry_run: bool = False, now: datetime | None = None) -> int:
@@ -153,35 +156,50 @@ def send_due_reminders(*, dry_run: bool = False, now: datetime | None = None) ->
                 sent += len(batch)
                 continue
             with transaction.atomic():
-                claimed = _claim(batch)
-                sent += _send_batch(claimed, now)
+                claimed = _claim(batch, now)
+                if claimed:
+                    _queue_emails(batch[0].subject_type, claimed)
+                sent += len(claimed)
     return sent
 
 
-def _send_batch(claimed: list[ExpiryReminder], now: datetime) -> int:
-    if not claimed:
-        return 0
-    subject_type = claimed[0].subject_type
-    ids = [r.subject_id for r in claimed]
-    objects: dict[int, ApiKey] | dict[int, ConnectionRequest]
+def _queue_emails(subject_type: str, claimed: dict[int, tuple[int, int]]) -> None:
+    """Write the claimed reminders' emails to the outbox in bulk and link each reminder to its email."""
+    ids = [subject_id for subject_id, _threshold in claimed.values()]
+    drafts: list[Draft] = []
+    # A batch comes from one window, so all its reminders share one threshold; grouped anyway.
+    by_threshold: dict[int, list[int]] = {}
+    for reminder_id, (_subject_id, threshold) in claimed.items():
+        by_threshold.setdefault(threshold, []).append(reminder_id)
     if subject_type == ExpiryReminder.Subject.API_KEY:
-        objects = ApiKey.objects.select_related("api", "consumer").in_bulk(ids)
+        keys = {row["pk"]: row for row in ApiKey.objects.filter(pk__in=ids).values(*key_notifications.REMINDER_FIELDS)}
+        for threshold, reminder_ids in by_threshold.items():
+            # A key deleted since the due query has no email; its reminder row stays, without one.
+            present = [r for r in reminder_ids if claimed[r][0] in keys]
+            drafts += key_notifications.api_key_expiry_reminders(
+                [keys[claimed[r][0]] for r in present], days=threshold, dedupe_keys=[f"reminder:{r}" for r in present]
+            )
     else:
-        objects = ConnectionRequest.objects.select_related("tenant__organization").in_bulk(ids)
-    for reminder in claimed:
-        subject = objects.get(reminder.subject_id)
-        if subject is None:
-            continue
-        dedupe_key = f"reminder:{reminder.pk}"
-        if isinstance(subject, ApiKey):  # i.e. subject_type is API_KEY: objects holds that one model
-            email = key_notifications.api_key_expiry_reminder(
-                subject, days=reminder.threshold_days, dedupe_key=dedupe_key
+        requests = ConnectionRequest.objects.select_related("tenant__organization").in_bulk(ids)
+        for threshold, reminder_ids in by_threshold.items():
+            present = [r for r in reminder_ids if claimed[r][0] in requests]
+            drafts += connection_notifications.connection_expiry_reminders(
+                [requests[claimed[r][0]] for r in present],
+                days=threshold,
+                dedupe_keys=[f"reminder:{r}" for r in present],
             )
-        else:
-            email = connection_notifications.connection_expiry_reminder(
-                subject, days=reminder.threshold_days, dedupe_key=dedupe_key
-            )
-        reminder.email = email
-        reminder.sent_at = now
-    ExpiryReminder.objects.bulk_update(claimed, ["email", "sent_at"])
-    return len(claimed)
+    if queue_templated_emails(drafts):
+        _link_emails(list(claimed))
+
+
+def _link_emails(reminder_ids: list[int]) -> None:
+    """Point each reminder at its email (dedupe key "reminder:<id>") in one statement."""
+    reminder = connection.ops.quote_name(ExpiryReminder._meta.db_table)
+    email = connection.ops.quote_name(OutboundEmail._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {reminder} SET email_id = (SELECT e.id FROM {email} e "  # noqa: S608 - the models' own tables
+            f"WHERE e.dedupe_key = 'reminder:' || CAST({reminder}.id AS TEXT)) "
+            f"WHERE {reminder}.id IN ({', '.join(['%s'] * len(reminder_ids))})",
+            reminder_ids,
+        )

@@ -3,10 +3,12 @@
 written to the outbox in the caller's transaction (portal.emails). Only the key's prefix is
 named, never a secret."""
 
+from typing import Any
+
 from django.urls import reverse
 
 from credentials.keys.models import ApiKey
-from portal.emails import send_templated_email
+from portal.emails import Draft, minute, send_templated_email
 from portal.models import OutboundEmail
 
 RENEWED = "key-renewed"
@@ -39,11 +41,32 @@ def api_key_expired(api_key: ApiKey) -> OutboundEmail | None:
     )
 
 
-def api_key_expiry_reminder(api_key: ApiKey, *, days: int, dedupe_key: str) -> OutboundEmail | None:
-    """Remind the consumer that their key expires in `days` days."""
-    return send_templated_email(
-        name="key-expiry-reminder",
-        to=[api_key.consumer.email],
-        context={"key": api_key, "days": days, "link_path": _my_api_keys()},
-        dedupe_key=dedupe_key,
-    )
+# What a reminder says about a key, read in one query for a whole batch (no model instances).
+REMINDER_FIELDS = (
+    "pk", "prefix", "expires_at", "consumer__email", "consumer__first_name", "consumer__last_name",
+    "consumer__username", "api__name", "api__renewal_requires_approval",
+)  # fmt: skip
+
+
+def api_key_expiry_reminders(keys: list[dict[str, Any]], *, days: int, dedupe_keys: list[str]) -> list[Draft]:
+    """Remind each key's consumer that it expires in `days` days: drafts for the bulk outbox,
+    rendered when delivered, so their context is plain values taken now. `keys` are rows of
+    REMINDER_FIELDS."""
+    link_path = _my_api_keys()
+    drafts = []
+    for key, dedupe_key in zip(keys, dedupe_keys, strict=True):
+        # As User.get_full_name, falling back to the username.
+        name = f"{key['consumer__first_name']} {key['consumer__last_name']}".strip() or key["consumer__username"]
+        context = {
+            "consumer_name": name,
+            "key_prefix": key["prefix"],
+            "api_name": key["api__name"],
+            "expires_at": minute(key["expires_at"]),
+            "renewal_requires_approval": key["api__renewal_requires_approval"],
+            "days": days,
+            "link_path": link_path,
+        }
+        drafts.append(
+            Draft(name="key-expiry-reminder", to=[key["consumer__email"]], context=context, dedupe_key=dedupe_key)
+        )
+    return drafts
