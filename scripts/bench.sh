@@ -10,7 +10,7 @@ die() { printf '\nmake bench: %s\n' "$*" >&2; exit 1; }
 
 # PostgreSQL for every benchmark's database, Redis for the sweep's broker, nginx for the edge,
 # wrk as the load generator.
-packages=(postgresql redis-server nginx-light wrk)
+packages=(postgresql redis-server nginx-light libnginx-mod-http-set-misc wrk)
 command -v dpkg-query >/dev/null || die "this script installs Debian packages and needs dpkg (Debian or Ubuntu)."
 missing=()
 for package in "${packages[@]}"; do

@@ -14,8 +14,8 @@ die() { printf '\nmake test: %s\n' "$*" >&2; exit 1; }
 
 # --- Debian packages ----------------------------------------------------------------------------
 # PostgreSQL and Redis for the integration tests, Chromium and a font for the browser tests,
-# nginx for the tests behind a reverse proxy.
-packages=(redis-server postgresql chromium nginx-light fonts-dejavu-core)
+# nginx for the tests behind a reverse proxy (set-misc: the HMAC of the edge cache key).
+packages=(redis-server postgresql chromium nginx-light libnginx-mod-http-set-misc fonts-dejavu-core)
 command -v dpkg-query >/dev/null || die "this script installs Debian packages and needs dpkg (Debian or Ubuntu)."
 missing=()
 for package in "${packages[@]}"; do

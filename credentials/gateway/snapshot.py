@@ -67,7 +67,10 @@ def wall_clock() -> float:
 
 
 def _fresh(fetched_at: float, now: float) -> bool:
-    return 0 <= now - fetched_at < CACHE_SECONDS
+    # Also within the same wall-clock second: nginx keeps a verify answer to the end of the second
+    # it was given in (X-Accel-Expires, deploy/nginx/README.md), so a snapshot that never outlives
+    # its second keeps the whole age of an answer at the edge, snapshot plus cache, under a second.
+    return 0 <= now - fetched_at < CACHE_SECONDS and int(now) == int(fetched_at)
 
 
 # --- What the database says about a key secret -------------------------------------------------

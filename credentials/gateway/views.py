@@ -3,6 +3,8 @@ API. The request, the answers and their costs are described in docs/gateway.md."
 
 import json
 import logging
+import math
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from credentials.gateway.services import authenticated_target, verify_key
+from credentials.gateway.snapshot import wall_clock
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +22,26 @@ VERIFY_PATH = "/gateway/verify"
 
 # --- HTTP --------------------------------------------------------------------------------------
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> HttpResponse:
-    # Answers are about secrets and change within a second: no intermediary may keep them.
-    headers = {"Cache-Control": "no-store", **(headers or {})}
+    # Answers are about secrets and change within a second: no intermediary may keep them, except
+    # the gateway's own verify cache when X-Accel-Expires allows it (see _edge_expiry); nginx's
+    # verify location ignores Cache-Control. "0": nginx keeps nothing, whatever it is configured with.
+    headers = {"Cache-Control": "no-store", "X-Accel-Expires": "0", **(headers or {})}
     return HttpResponse(json.dumps(payload), content_type="application/json", status=status, headers=headers)
+
+
+def _edge_expiry(secret_expires_at: datetime | None) -> str:
+    """X-Accel-Expires of a valid answer: how long nginx's verify cache may keep it.
+
+    "@<epoch second>" lets nginx keep it while its clock reads that second (nginx counts whole
+    seconds): here the current one, so never for a second or longer, whatever the moment of the
+    answer. "0" (not kept) when the presented secret stops working before that second ends, as
+    Portico judges expiry and a rotated secret's grace to the second. Refusals are never kept
+    (deploy/nginx/README.md says why).
+    """
+    second = math.floor(wall_clock())
+    if secret_expires_at is not None and secret_expires_at.timestamp() < second + 1:
+        return "0"
+    return f"@{second}"
 
 
 class BadRequest(ValueError):
@@ -92,7 +112,7 @@ def verify(request: HttpRequest) -> HttpResponse:
             "remaining_seconds": verdict.remaining_seconds,
             "rotated": facts.valid_until is not None,
         },
-        {"X-Portico-Consumer": facts.consumer},
+        {"X-Portico-Consumer": facts.consumer, "X-Accel-Expires": _edge_expiry(verdict.expires_at)},
     )
 
 

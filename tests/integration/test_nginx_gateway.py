@@ -1,10 +1,14 @@
 """The real nginx (Debian's) with deploy/nginx/portico-gateway.conf protects a small API: it asks
 Portico's /gateway/verify (served by live_server) with auth_request on every request."""
 
+import hashlib
+import hmac
 import http.client
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,25 +17,33 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from credentials.gateway import services as gateway
+from credentials.gateway import views as gateway_views
 from credentials.keys import services as key_services
 from credentials.keys import tasks as key_tasks
 from credentials.keys.models import Api, ApiKey, RuntimeTarget
 from credentials.lib import crypto
 from portal import tasks as portal_tasks
+from portal.roles import Role
+from tests.credentials.gateway.helpers import wrong_secret_for
+from tests.factories import UserFactory
 
 NGINX = "/usr/sbin/nginx"
 DEPLOY_CONF = Path(settings.BASE_DIR) / "deploy" / "nginx" / "portico-gateway.conf"
+# Debian's libnginx-mod-http-set-misc and the ndk it needs: the key's HMAC, for the verify cache.
+MODULES = ["/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_set_misc_module.so"]
 
 
 @dataclass
 class Nginx:
     port: int
     access_log: Path
+    cache_dir: Path
 
     def get(self, path: str = "/forecast/today", headers: dict[str, str] | None = None) -> tuple[int, list, str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -68,6 +80,16 @@ def render(conf: str, replacements: dict[str, str]) -> str:
     return conf
 
 
+def with_maps_location(conf: str) -> str:
+    """A second API behind the same nginx, as deploy/nginx/README.md says: a copy of the API's
+    location, for /maps/ and the slug `maps`."""
+    start = conf.index("    location / {")
+    block = conf[start : conf.index("\n    }\n", start) + len("\n    }\n")]
+    maps = block.replace("location / {", "location /maps/ {").replace("$portico_api weather;", "$portico_api maps;")
+    assert "maps;" in maps
+    return conf.replace(block, block + "\n" + maps)
+
+
 def wait_for_port(port: int, process: subprocess.Popen, error_log: Path) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -93,6 +115,11 @@ def nginx(tmp_path_factory, live_server, make_httpserver: HTTPServer, gateway_to
     (tmp / "gateway-token.conf").write_text(f'map "" $portico_gateway_token {{ default "{gateway_token.value}"; }}\n')
     access_log = tmp / "access.log"
     error_log = tmp / "error.log"
+    # nginx's workers (nobody, when the tests run as root) open the cache's files, so its
+    # directory's parents must let them through, which pytest's private temp dirs do not.
+    cache_parent = Path(tempfile.mkdtemp(prefix="portico-nginx-cache."))
+    cache_parent.chmod(0o755)
+    cache_dir = cache_parent / "verify"  # nginx creates it, for its workers' user
     port = free_port()
     site = render(
         DEPLOY_CONF.read_text(),
@@ -102,13 +129,16 @@ def nginx(tmp_path_factory, live_server, make_httpserver: HTTPServer, gateway_to
             "server 127.0.0.1:9000;": f"server 127.0.0.1:{make_httpserver.port};",
             "listen 8080;": f"listen 127.0.0.1:{port};",
             "/var/log/nginx/portico-gateway.log": str(access_log),
+            "/run/nginx-portico-verify": str(cache_dir),
         },
     )
-    (tmp / "portico-gateway.conf").write_text(site)
+    (tmp / "portico-gateway.conf").write_text(with_maps_location(site))
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp / name).mkdir()
+    load_modules = "\n".join(f"load_module {module};" for module in MODULES)
     (tmp / "nginx.conf").write_text(
         f"""
+{load_modules}
 worker_processes 1;
 pid {tmp / "nginx.pid"};
 error_log {error_log} info;
@@ -131,7 +161,7 @@ http {{
     )
     try:
         wait_for_port(port, process, error_log)
-        yield Nginx(port=port, access_log=access_log)
+        yield Nginx(port=port, access_log=access_log, cache_dir=cache_dir)
     finally:
         process.terminate()
         try:
@@ -139,6 +169,7 @@ http {{
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(cache_parent, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -288,3 +319,158 @@ def test_a_gateway_with_a_wrong_token_fails_closed_with_the_same_plain_401(nginx
 
     assert_plain_401(*nginx.get(headers={"X-API-Key": secret.value}))
     assert upstream == []
+
+
+# --- The verify cache ------------------------------------------------------------------------------
+# nginx keeps Portico's 200 answers until the end of the wall-clock second Portico gave them in
+# (X-Accel-Expires: @<second>), keyed on the API and the key's HMAC-SHA256; refusals never.
+
+
+@pytest.fixture
+def verdicts(monkeypatch) -> list[float]:
+    """When Portico judged a key (live_server answers in a thread of this process): one entry per
+    verify that reached Portico, not one per request that nginx answered from its cache."""
+    seen: list[float] = []
+    judge = gateway_views.verify_key
+
+    def counted(**kwargs):
+        seen.append(time.time())
+        return judge(**kwargs)
+
+    monkeypatch.setattr(gateway_views, "verify_key", counted)
+    return seen
+
+
+def at_the_start_of_a_second() -> float:
+    """Sleep until just after the next whole second of the wall clock (nginx's cache counts whole
+    seconds), so that what follows happens within one second on any machine that is not stalled."""
+    time.sleep(1.01 - time.time() % 1)
+    return time.time()
+
+
+def sleep_until_after_the_second_of(moment: float) -> None:
+    """Sleep until 0.2 s past the end of the wall-clock second of `moment` (about 1.2 s after
+    at_the_start_of_a_second()): an answer Portico gave then is no longer nginx's to use."""
+    time.sleep(max(0.0, int(moment) + 1.2 - time.time()))
+
+
+def test_a_busy_key_reaches_portico_once_a_second_and_every_request_the_api(nginx, upstream, api, consumer, verdicts):
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+
+    at_the_start_of_a_second()
+    statuses = [nginx.get(f"/forecast/busy-{n}", headers={"X-API-Key": secret.value})[0] for n in range(10)]
+
+    assert statuses == [200] * 10
+    # At most one verify per second (two if the machine was slow enough to cross one), never ten.
+    assert 1 <= len(verdicts) < 10
+    assert len(verdicts) == len({int(second) for second in verdicts})
+    assert "verify=HIT" in nginx.log_line("/forecast/busy-9") or len(verdicts) > 1
+    # Answered from the cache, the API still learns the consumer, and still never the key.
+    assert len(upstream) == 10
+    assert {request.headers.get("X-Portico-Consumer") for request in upstream} == {"consumer"}
+    assert not [request for request in upstream if "X-API-Key" in request.headers]
+
+
+def test_a_revoked_key_is_refused_at_the_edge_once_its_cached_second_is_over(nginx, upstream, api, consumer, verdicts):
+    key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    at_the_start_of_a_second()
+    assert nginx.get(headers={"X-API-Key": secret.value})[0] == 200
+
+    key_services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+    # Portico itself knows at once (its own second is tested in tests/credentials/gateway/): what
+    # is left is nginx's, until the end of the second Portico answered in.
+    gateway.reset_state()
+    sleep_until_after_the_second_of(verdicts[0])
+
+    assert_plain_401(*nginx.get("/forecast/after-revoke", headers={"X-API-Key": secret.value}))
+    assert len(verdicts) == 2
+    assert "key_refused=revoked" in nginx.log_line("/forecast/after-revoke")
+    assert len(upstream) == 1
+
+
+def test_a_key_is_refused_within_its_cached_second_only_by_portico(nginx, upstream, api, consumer, verdicts):
+    # The other side of the trade-off: within the second of a cached answer the edge does not ask.
+    key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    at_the_start_of_a_second()
+    assert nginx.get(headers={"X-API-Key": secret.value})[0] == 200
+    key_services.api_key_revoke(api_key_id=key.pk, revoked_by=consumer)
+    gateway.reset_state()
+
+    status, _headers, _body = nginx.get("/forecast/within-the-second", headers={"X-API-Key": secret.value})
+
+    if int(time.time()) == int(verdicts[0]):  # still the cached second (not so on a stalled machine)
+        assert status == 200
+        assert len(verdicts) == 1
+        assert "verify=HIT" in nginx.log_line("/forecast/within-the-second")
+
+
+def test_refusals_are_never_cached_so_a_renewed_key_passes_at_once(nginx, upstream, api, consumer, verdicts):
+    key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    at_the_start_of_a_second()
+    assert nginx.get(headers={"X-API-Key": secret.value})[0] == 401
+
+    key_services.api_key_renew(api_key_id=key.pk, renewed_by=consumer)
+    gateway.reset_state()
+
+    assert nginx.get("/forecast/renewed", headers={"X-API-Key": secret.value})[0] == 200
+    assert len(verdicts) == 2
+    assert "verify=HIT" not in nginx.log_line("/forecast/renewed")
+
+
+def test_distinct_keys_never_share_a_cache_entry(nginx, upstream, api, consumer, verdicts):
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    other = UserFactory(username="other-consumer", organization=consumer.organization, roles=(Role.CONSUMER,))
+    _other_key, other_secret = key_services.api_key_issue(api=api, consumer=other)
+    at_the_start_of_a_second()
+    assert nginx.get(headers={"X-API-Key": secret.value})[0] == 200
+
+    # The same prefix with another secret, right after the key's answer was cached: refused.
+    assert_plain_401(*nginx.get(headers={"X-API-Key": wrong_secret_for(secret.prefix)}))
+    assert nginx.get(headers={"X-API-Key": other_secret.value})[0] == 200
+
+    assert len(verdicts) == 3
+    assert [request.headers.get("X-Portico-Consumer") for request in upstream] == ["consumer", "other-consumer"]
+
+
+def test_distinct_apis_never_share_a_cache_entry(nginx, upstream, api, consumer, verdicts):
+    Api.objects.create(name="Maps", slug="maps", provider=api.provider, runtime_target=api.runtime_target)
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    at_the_start_of_a_second()
+    assert nginx.get("/forecast/today", headers={"X-API-Key": secret.value})[0] == 200
+
+    # A key of the weather API, just cached for it, presented to the maps API behind the same nginx.
+    assert_plain_401(*nginx.get("/maps/tiles", headers={"X-API-Key": secret.value}))
+    assert len(verdicts) == 2
+    assert [request.path for request in upstream] == ["/forecast/today"]
+
+
+def test_the_cache_files_hold_the_keys_hmac_never_the_key(nginx, upstream, api, consumer, gateway_token):
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    for path in ("/forecast/today", "/forecast/tomorrow"):
+        assert nginx.get(path, headers={"X-API-Key": secret.value})[0] == 200
+
+    files = [path.read_bytes() for path in nginx.cache_dir.rglob("*") if path.is_file()]
+    everything = b"".join(files)
+    assert secret.value.encode() not in everything
+    assert secret.value.split("_")[-1].encode() not in everything  # not even the secret part alone
+    digest = hmac.new(gateway_token.value.encode(), secret.value.encode(), hashlib.sha256).hexdigest()
+    assert [content for content in files if f"KEY: weather {digest}".encode() in content]  # the cache is used
+
+
+def test_an_answer_whose_second_is_over_is_never_used_even_when_portico_fails(
+    nginx, upstream, api, consumer, verdicts, monkeypatch
+):
+    _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
+    at_the_start_of_a_second()
+    assert nginx.get(headers={"X-API-Key": secret.value})[0] == 200
+    answered = verdicts[0]
+
+    def broken(**kwargs):
+        raise OperationalError("the database is gone")
+
+    monkeypatch.setattr(gateway_views, "verify_key", broken)
+    sleep_until_after_the_second_of(answered)
+
+    assert nginx.get("/forecast/portico-fails", headers={"X-API-Key": secret.value})[0] == 500  # fails closed
+    assert len(upstream) == 1

@@ -174,8 +174,22 @@ def test_expiry_is_judged_to_the_second_from_the_snapshot(ask, frozen, key, secr
 
     frozen.move_to(NOW + timedelta(days=30), tick=False)
 
-    with django_assert_num_queries(0):  # the same snapshot, judged against the clock
-        assert reason_of(ask(secret)) == "expired"
+    assert reason_of(ask(secret)) == "expired"
+
+
+def test_a_snapshot_serves_only_within_its_wall_clock_second(ask, frozen, key, secret, django_assert_num_queries):
+    """nginx keeps an answer to the end of its second: a snapshot never outlives its second either,
+    so a revocation reaches the edge within a second in all (deploy/nginx/README.md)."""
+    frozen.move_to(NOW + timedelta(seconds=0.1), tick=False)
+    assert ask(secret).status_code == 200  # the sync
+    frozen.move_to(NOW + timedelta(seconds=0.9), tick=False)
+    with django_assert_num_queries(0):
+        assert ask(secret).status_code == 200
+    ApiKey.objects.filter(pk=key.pk).update(status=ApiKey.Status.REVOKED, updated_at=NOW + timedelta(seconds=0.9))
+
+    frozen.move_to(NOW + timedelta(seconds=1.0), tick=False)  # 0.1 s later, a new second
+
+    assert reason_of(ask(secret)) == "revoked"
 
 
 def test_a_new_expiry_set_by_the_provider_is_seen_within_the_sync_interval(ask, frozen, key, secret, hub_admin):
