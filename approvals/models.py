@@ -58,6 +58,10 @@ class ApprovalRequest(models.Model):
         indexes = [
             # The Approvals inbox: pending requests, oldest first.
             models.Index(fields=["status", "created_at"], name="approval_status_created"),
+            # The inbox's "Recently decided by you": approvals newest first, each checked against
+            # decision_one_per_approver, so the read stops after its 20 instead of sorting all
+            # the approver's decisions.
+            models.Index(fields=["created_at", "id"], name="approval_created"),
         ]
         constraints = [
             models.CheckConstraint(

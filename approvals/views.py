@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from approvals import selectors, services
 from approvals.forms import RejectForm, read_verdict
@@ -14,6 +15,9 @@ from credentials.keys.services import ApiKeyError
 from portal import roles
 from portal.decorators import role_required
 from portal.http import HtmxHttpRequest, wants_fragment
+from portal.pagination import list_page
+
+PAGE_SIZE = 50  # the Approvals inbox: approvals a page
 
 
 @require_GET
@@ -61,14 +65,22 @@ def connection_request_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse
 
 @require_GET
 @role_required(roles.APPROVER_PERMS)
+@vary_on_headers("HX-Request")
 def inbox(request: HtmxHttpRequest) -> HttpResponse:
+    """The Approvals inbox: one page of what waits for this approver; the same queries at any size."""
+    listed = list_page(selectors.approval_inbox(user=request.user), request.GET, per_page=PAGE_SIZE)
     context = {
-        "approvals": selectors.approval_inbox(user=request.user),
+        "page": listed.page,
+        "page_error": listed.error,
+        "query": listed.query,
         "decided": selectors.approval_recent_decisions(user=request.user),
         "reject_form": RejectForm(),
         "nav_section": "approvals",
     }
-    return TemplateResponse(request, "approvals/approvalrequest_inbox.html", context)
+    template = "approvals/approvalrequest_inbox.html"
+    if wants_fragment(request):
+        template += "#inbox-results"
+    return TemplateResponse(request, template, context)
 
 
 @require_POST

@@ -167,7 +167,7 @@ def generate(url: str, keys: int, due: int, now: datetime) -> dict[str, int]:
                         (SELECT min(id) AS first FROM credentials_api) a""",
                 {"consumers": CONSUMERS, "now": now},
             )
-            # One email of last year stands for the emails of the reminders already sent.
+            # One email of last year: the outbox is not empty, and undo() keeps what precedes the sweep.
             db.execute(
                 """INSERT INTO portal_outboundemail (template, "to", subject, body_text, body_html, state,
                        attempts, last_error, created_at, sent_at)
@@ -181,8 +181,8 @@ def generate(url: str, keys: int, due: int, now: datetime) -> dict[str, int]:
             # and the reminded keys passed already.
             db.execute(
                 """INSERT INTO credentials_expiryreminder (subject_type, subject_id, expires_at, threshold_days,
-                       email_id, sent_at, created_at)
-                   SELECT 'api_key', k.id, r.expires_at, r.threshold, %(email)s,
+                       sent_at, created_at)
+                   SELECT 'api_key', k.id, r.expires_at, r.threshold,
                           r.expires_at - r.threshold * interval '1 day', %(now)s
                    FROM gen g JOIN credentials_apikey k ON k.prefix = 'prt_key_' || g.i
                    CROSS JOIN LATERAL (
@@ -192,7 +192,7 @@ def generate(url: str, keys: int, due: int, now: datetime) -> dict[str, int]:
                        SELECT g.expires_at, t FROM unnest(ARRAY[30, 7, 1]) WITH ORDINALITY AS x(t, n)
                        WHERE (g.kind = 'due' AND n <= g.w) OR (g.kind = 'reminded' AND n <= g.w + 1)
                    ) r""",
-                {"email": email, "now": now},
+                {"now": now},
             )
         db.execute("VACUUM ANALYZE")
         counts = {

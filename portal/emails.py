@@ -16,7 +16,6 @@ import random
 import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -24,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from portal import jobs
+from portal import bulk, jobs
 from portal.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -76,64 +75,37 @@ class Draft:
     dedupe_key: str
 
 
-def queue_templated_emails(drafts: list[Draft]) -> dict[str, OutboundEmail]:
+def queue_templated_emails(drafts: list[Draft]) -> dict[str, int]:
     """Write the drafts to the outbox in one statement, rendered later by deliver(); deliver them
     after commit (one task per call). Drafts without an address are left out.
 
-    Returns the emails by dedupe key. The caller owns the dedupe keys (the reminder sweep derives
-    them from reminder rows it just claimed), so a conflict here is a bug and raises."""
-    now = timezone.now()
-    rows = [
-        OutboundEmail(
-            template=draft.name,
-            to=sorted({address for address in draft.to if address}),
-            subject="",
-            body_text="",
-            body_html="",
-            context=draft.context,
-            dedupe_key=draft.dedupe_key,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for draft in drafts
-        if any(draft.to)
-    ]
+    Returns the new emails' ids by dedupe key. The caller owns the dedupe keys (the reminder sweep
+    derives them from reminder rows it just claimed), so a conflict here is a bug and raises.
+    Not bulk_create: on PostgreSQL it sends each column as an array, and quoting arrays of JSON
+    client-side cost about a millisecond a row (bench/reminder_sweep.py); see portal/bulk.py."""
+    rows = []
+    for draft in drafts:
+        recipients = sorted({address for address in draft.to if address})
+        if recipients:
+            rows.append((draft.name, recipients, draft.context, draft.dedupe_key))
     if not rows:
         return {}
-    ids = _insert_returning_ids(rows)
-    jobs.enqueue_on_commit("portal.tasks.deliver_emails", *ids.values())
-    for email in rows:
-        email.pk = ids[email.dedupe_key]
-    return {email.dedupe_key: email for email in rows if email.dedupe_key}
-
-
-def _insert_returning_ids(rows: list[OutboundEmail]) -> dict[str | None, int]:
-    """One INSERT for all rows: {dedupe key: id}. The values that differ between rows travel in a
-    VALUES list, those they share once.
-
-    Not bulk_create, measured with bench/reminder_sweep.py: on PostgreSQL it sends every column as
-    an array (UNNEST) and quoting arrays of JSON client-side cost about a millisecond a row, and
-    psycopg splits a statement at each of its placeholders, so fewer placeholders cost less.
-    Each value goes through its field's get_db_prep_save, as the ORM's do."""
-    meta = OutboundEmail._meta
-    to, context = meta.get_field("to"), meta.get_field("context")
-    first = rows[0]
-    params: list[Any] = [first.template, first.state, first.attempts]
-    params += [connection.ops.adapt_datetimefield_value(first.next_attempt_at)] * 2
-    for row in rows:
-        params += [to.get_db_prep_save(row.to, connection), context.get_db_prep_save(row.context, connection)]
-        params.append(row.dedupe_key)
-    quote = connection.ops.quote_name
+    source, params = bulk.rows_source(
+        {"template": "text", "to": "jsonb", "context": "jsonb", "dedupe_key": "text"}, rows
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    table, to = connection.ops.quote_name(OutboundEmail._meta.db_table), connection.ops.quote_name("to")
     with connection.cursor() as cursor:
-        # VALUES columns are column1, column2... in PostgreSQL and SQLite alike.
         cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} (template, {quote('to')}, subject, body_text, body_html, context, "  # noqa: S608 - the model's table
-            "dedupe_key, state, attempts, next_attempt_at, created_at, last_error) "
-            "SELECT %s, v.column1, '', '', '', v.column2, v.column3, %s, %s, %s, %s, '' "
-            f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(rows))}) AS v RETURNING dedupe_key, id",
-            params,
+            f"INSERT INTO {table} (template, {to}, context, dedupe_key, "  # noqa: S608 - the model's table
+            "state, attempts, next_attempt_at, created_at, subject, body_text, body_html, last_error) "
+            f"SELECT r.template, r.{to}, r.context, r.dedupe_key, %s, 0, %s, %s, '', '', '', '' "
+            f"FROM {source} RETURNING dedupe_key, id",
+            [OutboundEmail.State.PENDING.value, now, now, *params],
         )
-        return dict(cursor.fetchall())
+        ids = dict(cursor.fetchall())
+    jobs.enqueue_on_commit("portal.tasks.deliver_emails", *ids.values())
+    return ids
 
 
 def minute(moment: datetime | None) -> str:

@@ -103,9 +103,24 @@ class ApprovedRequestsFilterForm(forms.Form):
         "health": "health",
         "-health": "-health",
     }
+    DEFAULT_SORT = "-approved"
     q = forms.CharField(label="Search", required=False, max_length=100)
-    sort = forms.ChoiceField(required=False, choices=[(key, key) for key in SORTS])
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key) for key in SORTS],
+        error_messages={"invalid_choice": "Sort by one of the table's columns: the list is sorted by approval date."},
+    )
+
+    def _valid(self, name: str) -> str:
+        """A field's clean value, even when another field is wrong (its error is shown)."""
+        self.is_valid()
+        return getattr(self, "cleaned_data", {}).get(name) or ""
+
+    def search(self) -> str:
+        return self._valid("q")
+
+    def sort_key(self) -> str:
+        return self._valid("sort") or self.DEFAULT_SORT
 
     def ordering(self) -> str:
-        sort = self.cleaned_data.get("sort") if self.is_valid() else ""
-        return self.SORTS.get(sort or "-approved", "-decided_at")
+        return self.SORTS[self.sort_key()]

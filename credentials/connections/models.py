@@ -27,6 +27,11 @@ class Tenant(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "alias"], name="tenant_alias_unique_per_organization")
         ]
+        indexes = [
+            # Approved Requests sorted by API portal (either way): the approved requests are read
+            # tenant by tenant in alias order, so a page stops after its rows instead of sorting all.
+            models.Index(fields=["alias", "id"], name="tenant_alias"),
+        ]
 
     def __str__(self) -> str:
         return self.alias
@@ -110,8 +115,11 @@ class ConnectionRequest(models.Model):
             ),
         ]
         indexes = [
-            # Approved Requests: approved rows, newest decision first.
+            # Approved Requests: approved rows, newest decision first (or oldest, read backwards).
             models.Index(fields=["status", "-decided_at"], name="connreq_status_decided"),
+            # Approved Requests sorted by connection health (either way): the rows of one health
+            # in id order, so a page stops after its rows instead of sorting a third of them.
+            models.Index(fields=["status", "health", "id"], name="connreq_status_health"),
         ]
 
     def __str__(self) -> str:

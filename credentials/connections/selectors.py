@@ -37,9 +37,16 @@ def connection_request_pending_list() -> QuerySet[ConnectionRequest]:
 
 
 def connection_request_approved_list(*, q: str = "", ordering: str = "-decided_at") -> QuerySet[ConnectionRequest]:
-    """Approved connections for the Admin Center, searchable; one query whatever the row count."""
-    requests = ConnectionRequest.objects.filter(status=ConnectionRequest.Status.APPROVED).select_related(
-        "tenant__organization", "decided_by"
+    """Approved connections for the Admin Center, searchable; one query whatever the row count.
+
+    Ties are broken by id in the sort's direction, so that each sort is one index read either
+    way (connreq_status_decided, connreq_status_health, tenant_alias, expires_at). The encrypted
+    credentials are not read: the list shows only their clear facts.
+    """
+    requests = (
+        ConnectionRequest.objects.filter(status=ConnectionRequest.Status.APPROVED)
+        .select_related("tenant__organization", "decided_by")
+        .defer("credentials")
     )
     if q:
         requests = requests.filter(
@@ -50,7 +57,7 @@ def connection_request_approved_list(*, q: str = "", ordering: str = "-decided_a
             | Q(certificate_subject__icontains=q)
             | Q(decided_by__username__icontains=q)
         )
-    return requests.order_by(ordering, "pk")
+    return requests.order_by(ordering, "-pk" if ordering.startswith("-") else "pk")
 
 
 def connection_request_get(*, pk: int, status: str | None = None) -> ConnectionRequest:

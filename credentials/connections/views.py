@@ -4,7 +4,6 @@ Re-establish Connection (hub admins). Pending Requests and deciding belong to ap
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -24,9 +23,11 @@ from credentials.connections.models import ConnectionRequest
 from portal import roles
 from portal.decorators import role_required
 from portal.http import HtmxHttpRequest, user_organization, wants_fragment
+from portal.pagination import list_page
 
 EDIT_SUCCESS = "You've updated the API Portal access credentials successfully."
 REESTABLISH_SUCCESS = "You've updated the SAP Integration Suite API Management tenant access credentials successfully."
+PAGE_SIZE = 25  # Approved Requests: rows a page
 
 
 def connectivity_context(
@@ -150,21 +151,20 @@ def connection_request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @role_required(roles.HUB_ADMIN_PERMS)
 @vary_on_headers("HX-Request")
 def connections_approved(request: HtmxHttpRequest) -> HttpResponse:
+    """Approved Requests: the same queries at any number of rows (the count and one page)."""
     form = ApprovedRequestsFilterForm(request.GET or None)
-    q = form.cleaned_data.get("q", "") if form.is_valid() else ""
-    requests = selectors.connection_request_approved_list(q=q, ordering=form.ordering())
-    page = Paginator(requests, 25).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    requests = selectors.connection_request_approved_list(q=form.search(), ordering=form.ordering())
+    listed = list_page(requests, request.GET, per_page=PAGE_SIZE)
     sort_query = request.GET.copy()
     sort_query.pop("sort", None)
     sort_query.pop("page", None)
     context = {
         "form": form,
-        "page": page,
-        "query": query.urlencode(),
+        "page": listed.page,
+        "page_error": listed.error,
+        "query": listed.query,
         "sort_query": sort_query.urlencode(),
-        "current_sort": (form.cleaned_data.get("sort") if form.is_valid() else "") or "-approved",
+        "current_sort": form.sort_key(),
         "nav_section": "admin-center",
         "admin_section": "connections-approved",
     }

@@ -3,13 +3,21 @@
 from django.db import models
 from django.db.models import Q
 
+from portal.models import OutboundEmail
+
+
+def email_dedupe_key(reminder_id: int) -> str:
+    """The dedupe key of a reminder's email: it links the two, and sends the email once."""
+    return f"reminder:{reminder_id}"
+
 
 class ExpiryReminder(models.Model):
     """One reminder owed before something expires: which thing, which expiry, which threshold.
 
     The unique constraint is the exactly-once guarantee: the sweep inserts the row and writes its
     email in one transaction, so a second sweep (or worker) cannot send it again. A renewed key
-    has a new expiry and so a fresh set of reminders."""
+    has a new expiry and so a fresh set of reminders. The email is the outbox row whose dedupe key
+    is "reminder:<id>" (none when nobody had an address)."""
 
     class Subject(models.TextChoices):
         API_KEY = "api_key", "API key"
@@ -19,9 +27,6 @@ class ExpiryReminder(models.Model):
     subject_id = models.PositiveBigIntegerField()
     expires_at = models.DateTimeField()
     threshold_days = models.PositiveSmallIntegerField()
-    email = models.ForeignKey(
-        "portal.OutboundEmail", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -38,3 +43,7 @@ class ExpiryReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject_type} {self.subject_id}: {self.threshold_days}-day reminder"
+
+    @property
+    def email(self) -> OutboundEmail | None:
+        return OutboundEmail.objects.filter(dedupe_key=email_dedupe_key(self.pk)).first()

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -23,11 +22,11 @@ from django.utils import timezone
 
 from credentials.connections import notifications as connection_notifications
 from credentials.connections.models import ConnectionRequest
-from credentials.expiry.models import ExpiryReminder
+from credentials.expiry.models import ExpiryReminder, email_dedupe_key
 from credentials.keys import notifications as key_notifications
 from credentials.keys.models import ApiKey
+from portal import bulk
 from portal.emails import Draft, queue_templated_emails
-from portal.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 
@@ -127,19 +126,18 @@ def _claim(batch: list[Due], now: datetime) -> dict[int, tuple[int, int]]:
     so two never wait on each other. Raw SQL: the ORM's bulk_create cannot say which rows it
     inserted when it ignores conflicts."""
     table = connection.ops.quote_name(ExpiryReminder._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    # What the batch's rows share travels once, what differs in a VALUES list (column1...: the
-    # names PostgreSQL and SQLite both give). SQLite needs the WHERE before an ON CONFLICT.
-    params: list[Any] = [batch[0].subject_type, adapt(now), adapt(now)]
-    for due in batch:
-        params += [due.subject_id, adapt(due.expires_at), due.threshold]
+    now_value = connection.ops.adapt_datetimefield_value(now)
+    source, params = bulk.rows_source(
+        {"subject_id": "bigint", "expires_at": "timestamptz", "threshold_days": "integer"},
+        [(due.subject_id, due.expires_at, due.threshold) for due in batch],
+    )
     with connection.cursor() as cursor:
+        # SQLite needs a WHERE before an ON CONFLICT of an INSERT ... SELECT.
         cursor.execute(
             f"INSERT INTO {table} (subject_type, sent_at, created_at, subject_id, expires_at, threshold_days) "  # noqa: S608 - the model's own table
-            "SELECT %s, %s, %s, v.column1, v.column2, v.column3 "
-            f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(batch))}) AS v WHERE true "
+            f"SELECT %s, %s, %s, r.subject_id, r.expires_at, r.threshold_days FROM {source} WHERE true "
             "ON CONFLICT DO NOTHING RETURNING id, subject_id, threshold_days",
-            params,
+            [batch[0].subject_type, now_value, now_value, *params],
         )
         return {reminder_id: (subject_id, threshold) for reminder_id, subject_id, threshold in cursor.fetchall()}
 
@@ -164,7 +162,7 @@ def send_due_reminders(*, dry_run: bool = False, now: datetime | None = None) ->
 
 
 def _queue_emails(subject_type: str, claimed: dict[int, tuple[int, int]]) -> None:
-    """Write the claimed reminders' emails to the outbox in bulk and link each reminder to its email."""
+    """Write the claimed reminders' emails to the outbox in one statement (dedupe key: the reminder's)."""
     ids = [subject_id for subject_id, _threshold in claimed.values()]
     drafts: list[Draft] = []
     # A batch comes from one window, so all its reminders share one threshold; grouped anyway.
@@ -177,7 +175,9 @@ def _queue_emails(subject_type: str, claimed: dict[int, tuple[int, int]]) -> Non
             # A key deleted since the due query has no email; its reminder row stays, without one.
             present = [r for r in reminder_ids if claimed[r][0] in keys]
             drafts += key_notifications.api_key_expiry_reminders(
-                [keys[claimed[r][0]] for r in present], days=threshold, dedupe_keys=[f"reminder:{r}" for r in present]
+                [keys[claimed[r][0]] for r in present],
+                days=threshold,
+                dedupe_keys=[email_dedupe_key(r) for r in present],
             )
     else:
         requests = ConnectionRequest.objects.select_related("tenant__organization").in_bulk(ids)
@@ -186,20 +186,6 @@ def _queue_emails(subject_type: str, claimed: dict[int, tuple[int, int]]) -> Non
             drafts += connection_notifications.connection_expiry_reminders(
                 [requests[claimed[r][0]] for r in present],
                 days=threshold,
-                dedupe_keys=[f"reminder:{r}" for r in present],
+                dedupe_keys=[email_dedupe_key(r) for r in present],
             )
-    if queue_templated_emails(drafts):
-        _link_emails(list(claimed))
-
-
-def _link_emails(reminder_ids: list[int]) -> None:
-    """Point each reminder at its email (dedupe key "reminder:<id>") in one statement."""
-    reminder = connection.ops.quote_name(ExpiryReminder._meta.db_table)
-    email = connection.ops.quote_name(OutboundEmail._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {reminder} SET email_id = (SELECT e.id FROM {email} e "  # noqa: S608 - the models' own tables
-            f"WHERE e.dedupe_key = 'reminder:' || CAST({reminder}.id AS TEXT)) "
-            f"WHERE {reminder}.id IN ({', '.join(['%s'] * len(reminder_ids))})",
-            reminder_ids,
-        )
+    queue_templated_emails(drafts)

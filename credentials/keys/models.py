@@ -85,6 +85,12 @@ class Api(models.Model):
                 name="api_key_lifetime_positive",
             ),
         ]
+        indexes = [
+            # APIs by name: the API catalog, Admin Center > APIs, and My API Keys, whose page of a
+            # consumer's keys reads the APIs in name order (each probing api_key_consumer_api) and
+            # stops after its rows instead of sorting all the consumer's keys.
+            models.Index(fields=["name", "id"], name="api_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -158,8 +164,9 @@ class ApiKey(models.Model):
             ),
         ]
         indexes = [
-            # My API Keys: a consumer's keys.
-            models.Index(fields=["consumer", "status"], name="api_key_consumer_status"),
+            # My API Keys: a consumer's keys (their count), and the consumer's keys of one API
+            # (the probe of the page's walk over the APIs by name, api_name).
+            models.Index(fields=["consumer", "api"], name="api_key_consumer_api"),
             # /gateway/verify's snapshot sync: the keys changed since its last sync. Every write that
             # changes what verify answers bumps updated_at (QuerySet.update() paths set it by hand).
             models.Index(fields=["updated_at"], name="api_key_updated_at"),

@@ -1,5 +1,6 @@
 """Reads of APIs, API keys and runtime targets, ready to render (the same queries at any size)."""
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypedDict
 
@@ -35,12 +36,14 @@ def api_catalog() -> QuerySet[Api]:
 
 
 def api_key_list(*, consumer: User) -> QuerySet[ApiKey]:
-    """The consumer's keys (never anyone else's), with what My API Keys shows, in one query."""
+    """The consumer's keys (never anyone else's), with what My API Keys shows, in one query: API by
+    API in name order (a page of them is one walk of the api_name and api_key_consumer_api
+    indexes), the newest key of an API first, the id last so that pages never overlap."""
     return (
         ApiKey.objects.filter(consumer=consumer)
         .exclude(status=ApiKey.Status.REJECTED, updated_at__lt=timezone.now() - timedelta(days=30))
         .select_related("api")
-        .order_by("api__name", "-created_at")
+        .order_by("api__name", "-created_at", "pk")
     )
 
 
@@ -49,10 +52,13 @@ def api_key_of_consumer(*, consumer: User, pk: int) -> ApiKey:
     return get_object_or_404(api_key_list(consumer=consumer), pk=pk)
 
 
-def open_key_api_ids(*, consumer: User) -> set[int]:
-    return set(
-        ApiKey.objects.filter(consumer=consumer, status__in=ApiKey.OPEN_STATUSES).values_list("api_id", flat=True)
-    )
+def open_key_api_ids(*, consumer: User, api_ids: Iterable[int] | None = None) -> set[int]:
+    """The APIs of which the consumer holds an open key: all of them, or those among `api_ids`
+    (a page's: one index read of api_key_one_open_per_consumer_and_api, whatever the consumer holds)."""
+    keys = ApiKey.objects.filter(consumer=consumer, status__in=ApiKey.OPEN_STATUSES).order_by()  # no join to Api
+    if api_ids is not None:
+        keys = keys.filter(api_id__in=api_ids)
+    return set(keys.values_list("api_id", flat=True))
 
 
 def key_secret_grace_list(*, api_key: ApiKey) -> QuerySet[KeySecret]:

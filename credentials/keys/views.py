@@ -18,6 +18,9 @@ from credentials.lib.approval_port import ApprovalRefused
 from portal import roles
 from portal.decorators import role_required
 from portal.http import HtmxHttpRequest, wants_fragment
+from portal.pagination import list_page
+
+PAGE_SIZE = 50  # My API Keys: keys a page
 
 
 @require_GET
@@ -34,10 +37,16 @@ def api_catalog(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def my_api_keys_context(request: HtmxHttpRequest) -> dict[str, object]:
+    """My API Keys: one page of the consumer's keys; the same queries at any number of keys."""
+    listed = list_page(selectors.api_key_list(consumer=request.user), request.GET, per_page=PAGE_SIZE)
     return {
-        "api_keys": selectors.api_key_list(consumer=request.user),
+        "page": listed.page,
+        "page_error": listed.error,
+        "query": listed.query,
         # A revoked or rejected key offers "Request a new key" unless its API has an open one.
-        "open_key_api_ids": selectors.open_key_api_ids(consumer=request.user),
+        "open_key_api_ids": selectors.open_key_api_ids(
+            consumer=request.user, api_ids={api_key.api_id for api_key in listed.page}
+        ),
         "nav_section": "preferences",
     }
 
@@ -86,7 +95,8 @@ def _key_row_response(request: HtmxHttpRequest, api_key_id: int) -> HttpResponse
     if not wants_fragment(request):
         return redirect("credentials:my-api-keys")
     api_key = selectors.api_key_of_consumer(consumer=request.user, pk=api_key_id)
-    context = {"api_key": api_key, "open_key_api_ids": selectors.open_key_api_ids(consumer=request.user)}
+    open_ids = selectors.open_key_api_ids(consumer=request.user, api_ids=[api_key.api_id])
+    context = {"api_key": api_key, "open_key_api_ids": open_ids}
     response = TemplateResponse(request, "credentials/apikey_mine.html#key-row-updated", context)
     response["HX-Trigger"] = "api-key-changed"
     return response

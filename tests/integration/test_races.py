@@ -11,19 +11,23 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from approvals import services as approval_services
 from approvals.models import ApprovalRequest, Decision
+from credentials.expiry import reminders
+from credentials.expiry.models import ExpiryReminder, email_dedupe_key
 from credentials.integration.models import ApiCredential
 from credentials.keys import services as key_services
 from credentials.keys.models import ApiKey
-from portal.models import AuditEvent
+from portal.models import AuditEvent, OutboundEmail, User
 from portal.roles import Role
 from tests.factories import ApiFactory, OrganizationFactory, UserFactory, make_api_credential
 
@@ -257,3 +261,65 @@ def test_two_admins_adding_a_fourth_credential_at_once_leave_three():
         tally.wrong_outcomes += count < 3
 
     _assert_clean(run_race("fourth credential twice", trial))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reminder_sweeps_at_once_remind_each_key_once(monkeypatch):
+    """Two workers sweep at the same moment over the same due keys, in overlapping batches: every
+    key gets one reminder row and one email between them, and neither sweep deadlocks or fails.
+    (The emails stay in the outbox: delivery is another race's business, and slow to repeat.)"""
+    monkeypatch.setattr("portal.jobs.enqueue_on_commit", lambda name, *ids: None)
+    due_keys = reminders.BATCH + reminders.BATCH // 2  # so the two sweeps' batches overlap
+
+    def trial(tally: Tally) -> None:
+        organization = OrganizationFactory()
+        # One key per consumer and API: as many consumers as keys.
+        consumers = User.objects.bulk_create(
+            User(
+                username=f"race{tally.trials}-{n}",
+                email=f"race{tally.trials}-{n}@example.com",
+                organization=organization,
+            )
+            for n in range(due_keys)
+        )
+        api = ApiFactory(key_lifetime_days=365)
+        now = timezone.now()
+        keys = ApiKey.objects.bulk_create(
+            ApiKey(
+                consumer=consumer,
+                api=api,
+                prefix=f"prt_race_{tally.trials}_{n}",
+                status=ApiKey.Status.ACTIVE,
+                expires_at=now + timedelta(days=20, minutes=n),
+                renewed_at=now - timedelta(days=345),
+            )
+            for n, consumer in enumerate(consumers)
+        )
+        barrier = threading.Barrier(2, timeout=10)
+        sent = [0, 0]
+
+        def sweep(index: int) -> None:
+            try:
+                barrier.wait()
+                sent[index] = reminders.send_due_reminders(now=now)
+            except Exception as error:  # noqa: BLE001 - a failed sweep is what the race looks for
+                tally.deadlocks += "deadlock" in str(error).lower()
+                tally.server_errors += 1
+                tally.problems.append(repr(error)[:300])
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=sweep, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        ids = [key.pk for key in keys]
+        rows = Counter(ExpiryReminder.objects.filter(subject_id__in=ids).values_list("subject_id", flat=True))
+        reminder_ids = list(ExpiryReminder.objects.filter(subject_id__in=ids).values_list("pk", flat=True))
+        emails = OutboundEmail.objects.filter(dedupe_key__in=[email_dedupe_key(r) for r in reminder_ids]).count()
+        tally.outcomes[f"split {min(sent)}/{max(sent)}" if min(sent) else "one sweep sent all"] += 1
+        tally.double_applications += sum(sent) > due_keys or any(count > 1 for count in rows.values())
+        tally.wrong_outcomes += sum(sent) < due_keys or len(rows) != due_keys or emails != due_keys
+
+    _assert_clean(run_race("reminder sweep twice", trial))

@@ -360,7 +360,7 @@ def test_two_web_processes_two_workers_and_one_beat_send_nothing_twice_and_stop_
         ("key-expiry-reminder", OutboundEmail.State.SENT, 1),
         ("key-expired", OutboundEmail.State.SENT, 1),
     }
-    reminders = list(ExpiryReminder.objects.values_list("subject_id", "email_id"))
+    reminders = list(ExpiryReminder.objects.values_list("subject_id", "sent_at"))
     assert Counter(subject for subject, _email in reminders) == Counter(due)  # one reminder row per due key
     reminder_emails = Counter(d for _t, d, _s, _a in emails if d and d.startswith("reminder:"))
     assert reminder_emails == Counter(f"reminder:{pk}" for pk in ExpiryReminder.objects.values_list("pk", flat=True))
