@@ -13,11 +13,13 @@ still verify. The checksum (CRC32, base62) lets a malformed or mistyped key be r
 touching the database.
 """
 
+import base64
 import hashlib
 import hmac
 import re
 import secrets
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -91,6 +93,46 @@ def rotate(ciphertext: str) -> str:
         return _fernet().rotate(ciphertext.encode()).decode()
     except (InvalidToken, ValueError, TypeError) as exc:
         raise DecryptionError("A stored secret could not be decrypted for rotation.") from exc
+
+
+@cache
+def _rotation_fernets(keys: tuple[str, ...]) -> tuple[Fernet, tuple[Fernet, ...]]:
+    _multifernet(keys)  # refuses a wrong configuration with ImproperlyConfigured, as encrypt() does
+    newest, *older = (key.strip().encode() for key in keys)
+    # The newest key may be listed again among the older ones (same bytes, other spelling): a token
+    # it opens is already under the newest key, so it must not count as an older key's.
+    newest_bytes = base64.urlsafe_b64decode(newest)
+    older = [key for key in older if base64.urlsafe_b64decode(key) != newest_bytes]
+    return Fernet(newest), tuple(Fernet(key) for key in dict.fromkeys(older))
+
+
+def reencryptor() -> Callable[[str], str | None]:
+    """For key rotation: a function that re-encrypts a ciphertext under the newest key, or returns
+    None when it already is under it; it raises DecryptionError if no configured key opens it.
+
+    The configuration is read (and refused with ImproperlyConfigured) once, here. A token is
+    decrypted only by the key that opens it and encrypted once by the newest: the older keys are
+    tried first, newest of them first, because a rotation meets mostly those; the newest key only
+    checks the signature of what no older key opens. (MultiFernet.rotate tries every key in order,
+    newest first, and re-encrypts even what is under the newest key already.)
+    """
+    newest, older = _rotation_fernets(_configured_keys())
+
+    def reencrypt(ciphertext: str) -> str | None:
+        token = ciphertext.encode()
+        for fernet in older:
+            try:
+                plaintext = fernet.decrypt(token)
+            except (InvalidToken, ValueError, TypeError):
+                continue
+            return newest.encrypt(plaintext).decode()
+        try:
+            newest.extract_timestamp(token)  # checks the signature, decrypts nothing
+        except (InvalidToken, ValueError, TypeError) as exc:
+            raise DecryptionError("A stored secret could not be decrypted for rotation.") from exc
+        return None
+
+    return reencrypt
 
 
 def encrypted_with_newest_key(ciphertext: str) -> bool:

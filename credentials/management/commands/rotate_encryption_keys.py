@@ -1,19 +1,30 @@
 """Re-encrypt every encrypted column under the newest key of PORTICO_ENCRYPTION_KEYS.
 
-Safe to run while the portal serves: each row is rewritten with MultiFernet.rotate, which every
-configured key can still read, and in batches so no long lock is held. Once it reports zero rows
-left under old keys, the old key can be removed from the environment.
+Safe to run while the portal serves: rows are read and rewritten in batches, each batch in one
+statement and its own short transaction, so no long lock is held; and each row is written only if
+it still holds the ciphertext that was read (compare-and-set), so a secret the portal changed
+meanwhile is left alone. Once it reports zero rows left under old keys, the old key can be removed
+from the environment.
 """
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection, transaction
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, models, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 from credentials.lib import crypto
-from credentials.lib.fields import encrypted_fields
+from credentials.lib.fields import EncryptedTextField, encrypted_fields
 
-BATCH = 500
+# Rows read and written at a time: one SELECT and one UPDATE each. Its UPDATE locks its rows for
+# about a tenth of a second. Two batches are in memory at once (one written, the next re-encrypted):
+# some 50 MB if every row held a certificate and key (about 6 KB of ciphertext, old and new).
+BATCH = 2_000
+
+Reencrypt = Callable[[str], str | None]  # crypto.reencryptor()
+Changes = list[tuple[Any, str, str]]  # (primary key, old token, new token) of a batch's rows
 
 
 class Command(BaseCommand):
@@ -23,40 +34,131 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be rotated.")
 
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
+        reencrypt = crypto.reencryptor()  # refuses a wrong key configuration before any row is read
         total = 0
-        for model, field in encrypted_fields():
-            table = connection.ops.quote_name(model._meta.db_table)
-            # A concrete field (all encrypted_fields() returns, and every primary key) has a column.
-            column = connection.ops.quote_name(cast(str, field.column))
-            pk = connection.ops.quote_name(cast(str, model._meta.pk.column))
-            last_pk = None
-            rotated = 0
-            while True:
-                # Raw SQL: the field's from_db_value would decrypt, and rotation wants the token.
-                with connection.cursor() as cursor:
-                    where = f"{column} IS NOT NULL" + (f" AND {pk} > %s" if last_pk is not None else "")
-                    cursor.execute(
-                        f"SELECT {pk}, {column} FROM {table} WHERE {where} ORDER BY {pk} LIMIT {BATCH}",  # noqa: S608
-                        [last_pk] if last_pk is not None else [],
+        # One helper thread re-encrypts a batch while this one writes the batch before: the write
+        # waits on the database with the GIL released, so the two overlap when the database has a
+        # CPU of its own. The helper only computes; every query runs here, on Django's connection.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rotate_encryption_keys") as helper:
+            for model, field in encrypted_fields():
+                column = Column(model, field)
+                stale, rotated = column.rotate(reencrypt, helper, dry_run=dry_run)
+                done = stale if dry_run else rotated
+                if done:
+                    self.stdout.write(f"{column.label}: {'would rotate' if dry_run else 'rotated'} {done}")
+                if stale > done:
+                    self.stdout.write(
+                        f"{column.label}: {stale - done} changed meanwhile and left alone "
+                        "(run the command again to check them)"
                     )
-                    rows = cursor.fetchall()
-                if not rows:
-                    break
-                last_pk = rows[-1][0]
-                stale = [(row_pk, token) for row_pk, token in rows if not crypto.encrypted_with_newest_key(token)]
-                if not dry_run and stale:
-                    with transaction.atomic(), connection.cursor() as cursor:
-                        for row_pk, token in stale:
-                            # Compare-and-set on the old token: a row changed meanwhile is already
-                            # under the newest key and is left alone.
-                            cursor.execute(
-                                f"UPDATE {table} SET {column} = %s WHERE {pk} = %s AND {column} = %s",  # noqa: S608
-                                [crypto.rotate(token), row_pk, token],
-                            )
-                rotated += len(stale)
-            if rotated:
-                verb = "would rotate" if dry_run else "rotated"
-                self.stdout.write(f"{model._meta.label}.{field.name}: {verb} {rotated}")
-            total += rotated
+                total += done
         verb = "would be rotated" if dry_run else "rotated"
         self.stdout.write(self.style.SUCCESS(f"{total} secret(s) {verb} to the newest key."))
+
+
+class Column:
+    """One encrypted column, read and written in raw SQL: the field's from_db_value would decrypt,
+    and rotation wants the tokens."""
+
+    def __init__(self, model: type[models.Model], field: EncryptedTextField) -> None:
+        quote = connection.ops.quote_name
+        self.label = f"{model._meta.label}.{field.name}"
+        self.table = quote(model._meta.db_table)
+        # A concrete field (all encrypted_fields() returns, and every primary key) has a column.
+        self.column = quote(cast(str, field.column))
+        self.pk = quote(cast(str, model._meta.pk.column))
+        self.pk_type = model._meta.pk.db_type(connection)
+        self.column_type = field.db_type(connection)
+
+    def rotate(self, reencrypt: Reencrypt, helper: ThreadPoolExecutor, *, dry_run: bool) -> tuple[int, int]:
+        """Rotate the column batch by batch; return the rows found under older keys, and those
+        written (fewer if some changed meanwhile; none in a dry run)."""
+        stale = written = 0
+        previous: Changes = []
+        batches = self.batches()
+        rows = next(batches, None)
+        while rows:
+            reencrypting = helper.submit(self.changes, rows, reencrypt)
+            # While the helper re-encrypts this batch: write the one before, read the next.
+            if previous and not dry_run:
+                written += self.write(previous)
+            rows = next(batches, None)
+            previous = reencrypting.result()
+            stale += len(previous)
+        if previous and not dry_run:
+            written += self.write(previous)
+        return stale, written
+
+    def batches(self) -> Iterator[list[tuple[Any, str]]]:
+        """Lists of (pk, token) of the rows with a token, in primary key order, BATCH at a time."""
+        last_pk = None
+        while True:
+            with connection.cursor() as cursor:
+                after = "" if last_pk is None else f" AND {self.pk} > %s"
+                cursor.execute(
+                    f"SELECT {self.pk}, {self.column} FROM {self.table} "  # noqa: S608
+                    f"WHERE {self.column} IS NOT NULL{after} ORDER BY {self.pk} LIMIT {BATCH}",
+                    [] if last_pk is None else [last_pk],
+                )
+                rows = cursor.fetchall()
+            if not rows:
+                return
+            yield rows
+            last_pk = rows[-1][0]
+
+    def changes(self, rows: list[tuple[Any, str]], reencrypt: Reencrypt) -> Changes:
+        """(pk, old token, new token) of the rows not yet under the newest key; a clear error (no
+        secret in it) for a token no configured key opens."""
+        changes = []
+        for pk, token in rows:
+            try:
+                reencrypted = reencrypt(token)
+            except crypto.DecryptionError as exc:
+                raise CommandError(
+                    f"{self.label} of row {pk} cannot be decrypted with any key of PORTICO_ENCRYPTION_KEYS "
+                    "(a key no longer configured, or an altered value). Its batch was left as it was; "
+                    "the batches before it are rotated."
+                ) from exc
+            if reencrypted is not None:
+                changes.append((pk, token, reencrypted))
+        return changes
+
+    def write(self, changes: Changes) -> int:
+        """Write the new tokens of one batch in its own transaction; return the rows written.
+
+        Compare-and-set on the old token: a row changed since it was read (the portal saved a new
+        secret, under the newest key) keeps what it holds now."""
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # One statement for the batch, with three array parameters whatever its size.
+                with postgresql_binary_cursor() as cursor:
+                    cursor.execute(
+                        f"UPDATE {self.table} AS t SET {self.column} = v.new "  # noqa: S608
+                        f"FROM unnest(%b::{self.pk_type}[], %b::{self.column_type}[], %b::{self.column_type}[]) "
+                        f"AS v(pk, old, new) WHERE t.{self.pk} = v.pk AND t.{self.column} = v.old "
+                        # The batch's range of keys (in order, as read): the index scan of the
+                        # join starts at its first row instead of the table's.
+                        f"AND t.{self.pk} BETWEEN %b AND %b",
+                        [[pk for pk, _, _ in changes], [old for _, old, _ in changes], [new for _, _, new in changes]]
+                        + [changes[0][0], changes[-1][0]],
+                    )
+                    return cursor.rowcount
+            # SQLite (development and tests): one prepared statement, run for each row.
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {self.table} SET {self.column} = %s WHERE {self.pk} = %s AND {self.column} = %s",  # noqa: S608
+                    [(new, pk, old) for pk, old, new in changes],
+                )
+                return cursor.rowcount
+
+
+def postgresql_binary_cursor() -> CursorWrapper:
+    """A cursor on Django's PostgreSQL connection that sends its parameters apart from the query
+    (server-side binding), so `%b` sends them in binary. Django's own cursors bind on the client:
+    they would quote every token of an array as text, which costs more than re-encrypting it.
+    Wrapped as Django wraps its cursors, so query logging and execute wrappers see it."""
+    import psycopg  # the PostgreSQL driver (psycopg 3), only needed on PostgreSQL
+
+    connection.ensure_connection()
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    return wrapper(psycopg.Cursor(connection.connection), connection)
