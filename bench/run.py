@@ -11,7 +11,8 @@ machine's load around each, and writes:
   table, and two plots (docs/benchmarks-sweep.svg, docs/benchmarks-rps.svg).
 
 Goals are printed, met or not; nothing here fails because a goal is missed. A benchmark that fails
-(a wrong answer, a crash) fails the run.
+(a wrong answer, a crash, past its time) is reported as failed, the others still run, and the run
+exits with an error at the end.
 """
 
 import argparse
@@ -118,8 +119,8 @@ def _version(command: list[str]) -> str:
     return output[0] if output else "unknown"
 
 
-def run(benchmark: Benchmark, quick: bool, tmp: Path) -> tuple[list[dict], str, float]:
-    """Run one benchmark, its output shown as it comes; return its figures, output and minutes."""
+def run(benchmark: Benchmark, quick: bool, tmp: Path) -> tuple[list[dict], str, float, str]:
+    """Run one benchmark, its output shown as it comes: its figures, output, minutes and failure."""
     figures_path = tmp / f"{benchmark.script}.json"
     command = [sys.executable, str(ROOT / "bench" / benchmark.script), "--figures", str(figures_path)]
     if quick:
@@ -136,12 +137,17 @@ def run(benchmark: Benchmark, quick: bool, tmp: Path) -> tuple[list[dict], str, 
             output.append(line)
             if time.monotonic() - started > benchmark.timeout_minutes * 60:
                 process.kill()
-                sys.exit(f"{benchmark.script} ran longer than its {benchmark.timeout_minutes} minutes")
+                failure = f"ran longer than its {benchmark.timeout_minutes} minutes"
+                break
+        else:
+            failure = f"failed (exit code {process.returncode})" if process.wait() else ""
     minutes = (time.monotonic() - started) / 60
-    if process.returncode:
-        sys.exit(f"{benchmark.script} failed (exit code {process.returncode})")
+    if failure or not figures_path.exists():
+        failure = failure or "wrote no figures"
+        say(f"{benchmark.script} {failure}")
+        return [], "".join(output), minutes, failure
     say(f"{benchmark.script} took {minutes:.1f} min ({machine_load()})")
-    return json.loads(figures_path.read_text()), "".join(output), minutes
+    return json.loads(figures_path.read_text()), "".join(output), minutes, ""
 
 
 def the_table(output: str) -> str:
@@ -192,7 +198,11 @@ def plots(figures: dict[str, dict], sweep_svg: Path, rps_svg: Path) -> None:
 
 
 def markdown(
-    figures: dict[str, dict], outputs: dict[str, tuple[str, float]], facts: dict[str, str], quick: bool, total: float
+    figures: dict[str, dict],
+    outputs: dict[str, tuple[str, float, str]],
+    facts: dict[str, str],
+    quick: bool,
+    total: float,
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -237,11 +247,12 @@ def markdown(
         "",
     ]
     for benchmark in BENCHMARKS:
-        output, minutes = outputs[benchmark.script]
+        output, minutes, failure = outputs[benchmark.script]
         lines += [
             f"## `bench/{benchmark.script}`",
             "",
-            f"{benchmark.what[0].upper()}{benchmark.what[1:]} ({minutes:.1f} min).",
+            f"{benchmark.what[0].upper()}{benchmark.what[1:]} ({minutes:.1f} min)."
+            + (f" **It {failure}: its figures are missing.**" if failure else ""),
             "",
             "```",
             the_table(output),
@@ -265,12 +276,13 @@ def main() -> None:
     say("Machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
     started = time.monotonic()
     figures: dict[str, dict] = {}
-    outputs: dict[str, tuple[str, float]] = {}
+    outputs: dict[str, tuple[str, float, str]] = {}
     with tempfile.TemporaryDirectory(prefix="portico-bench-run.") as tmp:
         for benchmark in chosen:
-            found, output, minutes = run(benchmark, args.quick, Path(tmp))
+            found, output, minutes, failure = run(benchmark, args.quick, Path(tmp))
             figures.update({f["figure"]: f for f in found})
-            outputs[benchmark.script] = (output, minutes)
+            outputs[benchmark.script] = (output, minutes, failure)
+    failed = [script for script, (_output, _minutes, failure) in outputs.items() if failure]
     total = (time.monotonic() - started) / 60
 
     print()
@@ -283,13 +295,17 @@ def main() -> None:
             continue
         verdict = "met" if goal.met(found["value"]) else "NOT MET"
         print(f"  {goal.figure:<{width}}  {found['value']:>12,.2f} {found['unit']:<8} goal {goal.text():<8} {verdict}")
+    if failed:
+        print(f"  failed: {', '.join(failed)}")
     if args.only:
-        return
+        sys.exit(1 if failed else 0)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.json").write_text(json.dumps(list(figures.values()), indent=2) + "\n")
     plots(figures, args.out / "benchmarks-sweep.svg", args.out / "benchmarks-rps.svg")
     (args.out / "benchmarks.md").write_text(markdown(figures, outputs, facts, args.quick, total))
     say(f"Wrote {args.out / 'benchmarks.md'}, benchmarks.json and the two plots")
+    if failed:
+        sys.exit(f"make bench: {', '.join(failed)} failed")
 
 
 if __name__ == "__main__":

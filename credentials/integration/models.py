@@ -172,9 +172,11 @@ class ApiCredential(models.Model):
 
 
 class AccessToken(models.Model):
-    """A bearer token issued by POST /oauth/token. Only its public prefix and a keyed hash are
-    stored; it dies when it expires, when its credential's secret changes (secret_version) or
-    when the credential is deleted (cascade)."""
+    """A bearer token the previous release issued and stored: its public prefix and a keyed hash.
+    Tokens are signed now and never stored (credentials.integration.access_tokens); these rows are
+    still read until they expire (24 hours at most) and are purged hourly. Each dies when it
+    expires, when its credential's secret changes (secret_version) or when the credential is
+    deleted (cascade)."""
 
     credential = models.ForeignKey(ApiCredential, on_delete=models.CASCADE, related_name="access_tokens")
     # Unique index: bearer authentication finds the token, its credential and role in one read.

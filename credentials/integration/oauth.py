@@ -2,10 +2,12 @@
 
 POST /oauth/token is the client credentials grant (RFC 6749 section 4.4). oauthlib's
 BackendApplicationServer parses the request and writes the answers and errors of sections 5.1 and
-5.2; PorticoRequestValidator backs it with ApiCredential: the client secret is checked against its
-keyed hash in constant time, and a token is stored as prefix + keyed hash (AccessToken), never in
-clear. A token dies when it expires, when its credential's secret changes (secret_version) or when
-the credential is deleted.
+5.2; PorticoRequestValidator backs it with the credential's facts (credential_facts: at most a
+second old in each process): the client secret is checked against its keyed hash in constant time,
+and the token is signed, not stored (access_tokens). A token dies when it expires, when its
+credential's secret changes (secret_version), when the credential is deleted or its organization
+deactivated: within a second on every process, at once in the one that made the change. What it
+may do is what it was given and its credential's role still allows.
 
 Repeated failures are rate-limited per client address and per client ID at that address in
 Django's cache (see FailureLimiter), never per client ID alone, which would let anyone lock a
@@ -17,14 +19,14 @@ Views of the REST API authenticate with `authenticate_bearer()` or `@bearer_requ
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
+from datetime import datetime
+from functools import cached_property, wraps
 from typing import Any, cast
 from urllib.parse import unquote_plus
 
@@ -40,8 +42,10 @@ from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth2 import BackendApplicationServer, RequestValidator
 from oauthlib.oauth2.rfc6749 import errors
 
-from credentials.integration import services
-from credentials.integration.models import AccessToken, ApiCredential, Role
+from credentials.integration import access_tokens, credential_facts, services
+from credentials.integration.access_tokens import TokenClaims
+from credentials.integration.credential_facts import CredentialFacts
+from credentials.integration.models import AccessToken
 from credentials.lib import crypto
 from portal.audit import client_ip
 from portal.models import Organization
@@ -110,7 +114,7 @@ def _raise_problem(problem: str, request: OAuthRequest) -> None:
 
 
 class PorticoRequestValidator(RequestValidator):
-    """oauthlib's questions, answered from ApiCredential and AccessToken."""
+    """oauthlib's questions, answered from the credential's facts (request.client)."""
 
     def client_authentication_required(self, request: OAuthRequest, *args: Any, **kwargs: Any) -> bool:
         return True  # confidential clients only: the client credentials grant allows no other
@@ -130,10 +134,11 @@ class PorticoRequestValidator(RequestValidator):
         # A client ID longer than the column, or with a NUL (PostgreSQL text cannot hold one), is no
         # client's: answered as unknown without asking the database.
         if len(auth.client_id) <= 64 and "\x00" not in auth.client_id:
-            # The credential's row, its scopes and lifetime on it; a client of a deactivated
+            # The credential's facts, its scopes and lifetime among them; a client of a deactivated
             # organization answers as an unknown one.
-            with contextlib.suppress(ApiCredential.DoesNotExist):
-                credential = ApiCredential.objects.get(client_id=auth.client_id, organization__is_active=True)
+            credential = credential_facts.facts_for(auth.client_id)
+            if credential is not None and not credential.organization_active:
+                credential = None
         digest = credential.secret_digest if credential is not None else _UNKNOWN_CLIENT_DIGEST
         # Always hash and compare, so an unknown client ID answers as slowly as a wrong secret.
         # Hashed as a client secret whatever it looks like: a typed one has no prt_cs_ prefix.
@@ -151,7 +156,7 @@ class PorticoRequestValidator(RequestValidator):
         return False  # no public clients
 
     def validate_grant_type(
-        self, client_id: str, grant_type: str, client: ApiCredential, request: OAuthRequest, *args: Any, **kwargs: Any
+        self, client_id: str, grant_type: str, client: CredentialFacts, request: OAuthRequest, *args: Any, **kwargs: Any
     ) -> bool:
         return grant_type == GRANT_TYPE and client.confidential
 
@@ -162,7 +167,7 @@ class PorticoRequestValidator(RequestValidator):
         self,
         client_id: str,
         scopes: list[str],
-        client: ApiCredential,
+        client: CredentialFacts,
         request: OAuthRequest,
         *args: Any,
         **kwargs: Any,
@@ -171,20 +176,21 @@ class PorticoRequestValidator(RequestValidator):
         return set(scopes) <= set(client.scope_list)
 
     def save_bearer_token(self, token: dict, request: OAuthRequest, *args: Any, **kwargs: Any) -> None:
-        secret: crypto.GeneratedSecret = request.portico_token
-        services.access_token_store(
-            credential=request.client,
-            prefix=secret.prefix,
-            digest=secret.digest,
-            scopes=token["scope"],
-            expires_in=token["expires_in"],
-        )
+        # Nothing to store: the token is signed (access_tokens). Only the credential's last use.
+        _note_use(request.client, timezone.now())
 
 
+@sensitive_variables("value")
 def _generate_token(request: OAuthRequest) -> str:
-    secret = crypto.generate_secret(TOKEN_KIND)
-    request.portico_token = secret  # save_bearer_token stores its prefix and digest
-    return secret.value
+    client: CredentialFacts = request.client
+    value, _claims = access_tokens.issue(
+        client_id=client.client_id,
+        secret_version=client.secret_version,
+        scopes=request.scopes,
+        # Whole seconds, rounded down: a token expires at most a second before its expires_in says.
+        expires_at=int(time.time()) + client.expires_in,
+    )
+    return value
 
 
 def _token_lifetime(request: OAuthRequest) -> int:
@@ -319,25 +325,34 @@ def token(request: HttpRequest) -> HttpResponse:
 
 
 # --- Bearer authentication for the REST API --------------------------------------------------------
+def _note_use(facts: CredentialFacts, now: datetime) -> None:
+    """Set the credential's last_used_at, at most one write a minute per credential and process."""
+    if facts.last_used_at is not None and now - facts.last_used_at < services.LAST_USED_RESOLUTION:
+        return
+    services.api_credential_mark_used(credential_id=facts.credential_id, now=now)
+    credential_facts.note_used(facts.client_id, facts, now)
+
+
 @dataclass(frozen=True)
 class BearerAuth:
-    """The credential and token a request authenticated with."""
+    """The credential (its facts, at most a second old) and the token a request authenticated with."""
 
-    credential: ApiCredential
-    token: AccessToken
+    credential: CredentialFacts
+    token: TokenClaims
 
     @property
+    def organization_id(self) -> int:
+        return self.credential.organization_id
+
+    @cached_property
     def organization(self) -> Organization:
-        return self.credential.organization
-
-    @property
-    def role(self) -> Role:
-        return self.credential.role
+        """The organization's row, read on first use (writes need it; reads filter by organization_id)."""
+        return Organization.objects.get(pk=self.credential.organization_id)
 
     def allows(self, scope: str) -> bool:
         """Whether the token may do `scope` ("read", "write") now: it was given that scope and the
         credential's role still grants it."""
-        return scope in self.token.scope_list and scope in self.credential.role.scopes.split()
+        return scope in self.token.scope_list and scope in self.credential.role_scopes
 
 
 class BearerRequest(HttpRequest):
@@ -352,29 +367,45 @@ def _bearer_value(request: HttpRequest) -> str | None:
 
 
 @sensitive_variables("value")
-def authenticate_bearer(request: HttpRequest) -> tuple[ApiCredential, AccessToken] | None:
-    """The credential and token of a request's `Authorization: Bearer` token, or None when it is
-    missing, malformed, unknown, expired, or was issued before the credential's secret changed."""
-    value = _bearer_value(request)
-    if value is None:
-        return None
+def _previous_release_claims(value: str) -> TokenClaims | None:
+    """A token of the previous release (prt_at_<lookup>_<secret><checksum>), stored as prefix and
+    keyed hash: read from its row until it expires (24 hours at most after the upgrade)."""
     try:
         prefix = crypto.secret_prefix(value, TOKEN_KIND)
     except crypto.MalformedSecret:
         return None
-    try:
-        token = AccessToken.objects.select_related("credential__role", "credential__organization").get(prefix=prefix)
-    except AccessToken.DoesNotExist:
+    row = (
+        AccessToken.objects.filter(prefix=prefix)
+        .values_list("digest", "credential__client_id", "secret_version", "scopes", "expires_at")
+        .first()
+    )
+    if row is None or not crypto.verify_secret(value, row[0], purpose=TOKEN_KIND):
         return None
-    if not crypto.verify_secret(value, token.digest, purpose=TOKEN_KIND):
+    return TokenClaims(prefix=prefix, client_id=row[1], secret_version=row[2], scopes=row[3], expires_at=row[4])
+
+
+@sensitive_variables("value")
+def authenticate_bearer(request: HttpRequest) -> tuple[CredentialFacts, TokenClaims] | None:
+    """The credential's facts and the token's claims of a request's `Authorization: Bearer` token,
+    or None when it is missing, malformed, not signed by Portico, expired, or revoked: issued under
+    another secret version than the credential's, of a credential deleted or of a deactivated
+    organization. No query when the credential's facts were read less than a second ago."""
+    value = _bearer_value(request)
+    if value is None:
         return None
-    credential = token.credential
-    if token.is_expired() or token.secret_version != credential.secret_version:
+    claims = access_tokens.read(value) or _previous_release_claims(value)
+    if claims is None:
         return None
-    if not credential.organization.is_active:
-        return None  # its organization was deactivated: every token stops at once
-    services.api_credential_mark_used(credential=credential)
-    return credential, token
+    now = timezone.now()
+    if claims.is_expired(now):
+        return None
+    facts = credential_facts.facts_for(claims.client_id)
+    if facts is None or facts.secret_version != claims.secret_version:
+        return None  # deleted, or its secret changed since the token was issued
+    if not facts.organization_active:
+        return None  # its organization was deactivated: every token stops
+    _note_use(facts, now)
+    return facts, claims
 
 
 def bearer_challenge(request: HttpRequest) -> JsonResponse:
@@ -429,8 +460,8 @@ def api_me(request: BearerRequest) -> JsonResponse:
     credential, token = bearer.credential, bearer.token
     return JsonResponse(
         {
-            "organization": {"slug": credential.organization.slug, "name": credential.organization.name},
-            "role": {"id": credential.role.public_id, "name": credential.role.name, "kind": credential.role.kind},
+            "organization": {"slug": credential.organization_slug, "name": credential.organization_name},
+            "role": {"id": credential.role_public_id, "name": credential.role_name, "kind": credential.role_kind},
             "api_credential": {
                 "id": credential.public_id,
                 "client_id": credential.client_id,

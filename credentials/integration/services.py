@@ -1,5 +1,11 @@
 """Writes for connection API credentials (Account > Integration and the REST API), their roles
-and access tokens. Audited by client ID and secret prefix only."""
+and access tokens. Audited by client ID and secret prefix only.
+
+Access tokens are signed, not stored (credentials.integration.access_tokens); each process checks
+them against the credential's facts, at most a second old (credential_facts). Every write here
+that changes what a token may do (its secret, its role, the credential itself) makes this process
+forget those facts at once; the others see the change within a second.
+"""
 
 import enum
 from dataclasses import dataclass
@@ -8,11 +14,12 @@ from typing import Any, Final, Literal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from credentials.integration import credential_facts
 from credentials.integration import metadata as metadata_rules
 from credentials.integration.models import (
     DEFAULT_TOKEN_LIFETIME,
@@ -338,6 +345,7 @@ def api_credential_update(
         if not changes:
             return credential
         credential.save(update_fields=[*fields, "updated_at"])
+        credential_facts.forget_now_and_on_commit(credential.client_id)  # its role, lifetime, name
         audit.record(
             action="api_credential.update",
             target=credential,
@@ -364,8 +372,10 @@ def api_credential_set_secret(
         credential.secret_version += 1
         credential.secret_changed_at = timezone.now()
         credential.save(update_fields=[*SECRET_FIELDS, "updated_at"])
-        # secret_version already kills them; deleting keeps the table to live tokens.
-        revoked, _ = AccessToken.objects.filter(credential=credential).delete()
+        # The new secret_version refuses every token issued before; the process forgets the old facts.
+        credential_facts.forget_now_and_on_commit(credential.client_id)
+        # Tokens of the previous release were stored: their rows go too.
+        AccessToken.objects.filter(credential=credential).delete()
         audit.record(
             action="api_credential.set_secret",
             target=credential,
@@ -373,7 +383,7 @@ def api_credential_set_secret(
             organization=credential.organization,
             summary=(
                 f"Replaced the client secret of {credential.client_id}: {before} → {_secret_label(credential)}; "
-                f"{revoked} access token{'s' if revoked != 1 else ''} revoked"
+                "every access token issued with the old secret revoked"
             ),
         )
     return credential, secret
@@ -424,47 +434,23 @@ def api_credential_delete(*, credential_id: int, deleted_by: User | None, via_cl
             ),
         )
         credential.delete()
-
-
-def access_token_store(
-    *, credential: ApiCredential, prefix: str, digest: str, scopes: str, expires_in: int
-) -> AccessToken:
-    """Keep a token just issued by POST /oauth/token: prefix and keyed hash only. Notes the
-    credential's last use (at most one write a minute per credential)."""
-    now = timezone.now()
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # A token lost in a crash right after its answer costs its client one more token
-            # request, so no token answer waits for a WAL flush to disk.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        token = AccessToken.objects.create(
-            credential=credential,
-            prefix=prefix,
-            digest=digest,
-            scopes=scopes,
-            secret_version=credential.secret_version,
-            expires_at=now + timedelta(seconds=expires_in),
-        )
-        api_credential_mark_used(credential=credential, now=now)
-    return token
+        credential_facts.forget_now_and_on_commit(credential.client_id)
 
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def api_credential_mark_used(*, credential: ApiCredential, now: datetime | None = None) -> None:
-    """Set last_used_at, skipping the write when it was set less than a minute ago."""
+def api_credential_mark_used(*, credential_id: int, now: datetime | None = None) -> None:
+    """Set last_used_at, unless it was set less than a minute ago (then the row is not written).
+    Callers skip even the query when the facts they hold say so (oauth._note_use)."""
     now = now or timezone.now()
-    if credential.last_used_at is not None and now - credential.last_used_at < LAST_USED_RESOLUTION:
-        return
-    ApiCredential.objects.filter(pk=credential.pk).filter(
+    ApiCredential.objects.filter(pk=credential_id).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
     ).update(last_used_at=now)
-    credential.last_used_at = now
 
 
 def access_token_purge_expired(*, now: datetime | None = None) -> int:
-    """Delete access tokens past their expiry (they are refused anyway); returns how many."""
+    """Delete stored access tokens (the previous release's) past their expiry (they are refused
+    anyway); returns how many. Tokens issued now are signed and never stored."""
     deleted, _ = AccessToken.objects.filter(expires_at__lte=now or timezone.now()).delete()
     return deleted

@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from credentials.expiry.models import ExpiryReminder
+from credentials.expiry.models import ExpiryReminder, email_dedupe_key
 from credentials.expiry.tasks import send_expiry_reminders
 from credentials.keys.models import ApiKey
 from portal.celery import app as celery_app
@@ -186,7 +186,9 @@ def test_beat_and_two_workers_deliver_every_due_reminder_exactly_once_through_an
     # The reminder rows: one per due key and threshold, each with its email; the old one untouched.
     new_reminders = ExpiryReminder.objects.exclude(pk=earlier.pk)
     assert new_reminders.count() == expected_count
-    assert set(new_reminders.values_list("email", flat=True)) == {e.pk for e in emails}
+    assert {email_dedupe_key(pk) for pk in new_reminders.values_list("pk", flat=True)} == {
+        e.dedupe_key for e in emails
+    }
     assert ExpiryReminder.objects.filter(subject_id=reminded.pk).count() == 1
 
     # Beat queued both sweeps; both workers ran the reminder sweep; the sweeps together claimed

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import pytest
@@ -37,6 +38,7 @@ from werkzeug import Response
 from approvals.models import ApprovalRequest
 from credentials.connections.models import ConnectionRequest, Tenant
 from credentials.gateway import services as gateway
+from credentials.integration import access_tokens
 from credentials.integration.models import ApiCredential, Role
 from credentials.keys import admin_services
 from credentials.keys.models import Api, ApiKey, RuntimeTarget
@@ -163,6 +165,17 @@ def capture(caplog, monkeypatch, request):
         return secret
 
     monkeypatch.setattr(crypto, "generate_secret", recorded_generate)
+    issue_token = access_tokens.issue
+
+    def recorded_issue(**claims_of_token: Any) -> tuple[str, access_tokens.TokenClaims]:
+        value, claims = issue_token(**claims_of_token)
+        # A signed token's claims (its client ID among them) are public; its signature is the secret.
+        drill.add_secret(
+            f"access token {claims.prefix}", value, kind="access token", public=value.rpartition("_")[0] + "_"
+        )
+        return value, claims
+
+    monkeypatch.setattr(access_tokens, "issue", recorded_issue)
     new_credentials = admin_services._new_target_credentials
 
     def recorded_target_credentials(target):

@@ -96,7 +96,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 # --- Authentication and authorization ---------------------------------------------------------------
 class BearerTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer <token from POST /oauth/token>` (credentials.integration.oauth.authenticate_bearer).
-    request.auth is the BearerAuth: its organization scopes every query."""
+    request.auth is the BearerAuth: its organization scopes every query. request.user is the
+    credential's facts (no query: they are at most a second old)."""
 
     def authenticate(self, request: Request) -> tuple[Any, oauth.BearerAuth] | None:
         if oauth._bearer_value(request._request) is None:
@@ -275,7 +276,13 @@ class JsonApiView:
 
     @property
     def organization(self) -> Organization:
+        """The token's organization's row (one query, on first use: the writes need it)."""
         return self.request.auth.organization
+
+    @property
+    def organization_id(self) -> int:
+        """The token's organization (no query): every read is scoped by it."""
+        return self.request.auth.organization_id
 
 
 # --- Lists: pagination, filters, sort -----------------------------------------------------------------

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularJSONAPIView
@@ -16,7 +17,10 @@ from rest_framework.reverse import reverse
 from rest_framework_json_api import views
 
 from credentials.integration import services
-from credentials.integration.jsonapi import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular
+from credentials.integration.jsonapi import (
+    credential_read,
+    schema,  # noqa: F401 - registers the bearer scheme with drf-spectacular
+)
 from credentials.integration.jsonapi.base import (
     ERRORS,
     JsonApiErrors,
@@ -103,10 +107,19 @@ class ApiCredentialViewSet(JsonApiView, views.ModelViewSet):
     pagination_class = Pagination
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The plain GET of one credential, the API's most frequent call, skips DRF's stack
+        # (jsonapi/credential_read.py); everything else, refusals included, goes through it.
+        if self.action_map.get("get") == "retrieve" and "public_id" in kwargs:
+            answered = credential_read.answer(request, kwargs["public_id"])
+            if answered is not None:
+                return answered
+        return super().dispatch(request, *args, **kwargs)
+
     def get_queryset(self) -> QuerySet[ApiCredential]:
         # One query whatever the page size: role and organization (for include) are joined.
         queryset = ApiCredential.objects.filter(
-            organization=self.organization, kind=ApiCredential.Kind.CONNECTION
+            organization_id=self.organization_id, kind=ApiCredential.Kind.CONNECTION
         ).select_related("role__organization", "organization")
         if self.action == "list":
             queryset = apply_filters(queryset, self.request, CREDENTIAL_FILTERS)
@@ -175,7 +188,7 @@ class ApiCredentialViewSet(JsonApiView, views.ModelViewSet):
             return None, [
                 error_object(409, "conflict", "The role relationship takes a resource of type roles.", pointer)
             ]
-        role = Role.objects.filter(public_id=data["id"], organization=self.organization).first()
+        role = Role.objects.filter(public_id=data["id"], organization_id=self.organization_id).first()
         if role is None:
             return None, [error_object(422, "invalid", "Choose a role of your organization.", pointer)]
         return role, []
@@ -262,7 +275,7 @@ class RoleViewSet(JsonApiView, views.ReadOnlyModelViewSet):
     pagination_class = Pagination
 
     def get_queryset(self) -> QuerySet[Role]:
-        queryset = Role.objects.filter(organization=self.organization).select_related("organization")
+        queryset = Role.objects.filter(organization_id=self.organization_id).select_related("organization")
         if self.action == "list":
             queryset = apply_sort(apply_filters(queryset, self.request, ROLE_FILTERS), self.request, ROLE_SORTS)
         return queryset.order_by(*(queryset.query.order_by or ["kind", "name"]), "pk")
@@ -291,7 +304,7 @@ class OrganizationViewSet(JsonApiView, views.ReadOnlyModelViewSet):
     lookup_url_kwarg = "public_id"
 
     def get_queryset(self) -> QuerySet[Organization]:
-        return Organization.objects.filter(pk=self.organization.pk).order_by("pk")
+        return Organization.objects.filter(pk=self.organization_id).order_by("pk")
 
 
 # --- Relationship links: /api/<type>/<id>/<relationship> and /relationships/<relationship> -------------
@@ -303,7 +316,7 @@ class RelatedView(JsonApiView, views.generics.GenericAPIView):
 
     def get_parent(self) -> Any:
         return get_object_or_404(
-            self.parent_model.objects.filter(organization=self.organization), public_id=self.kwargs["public_id"]
+            self.parent_model.objects.filter(organization_id=self.organization_id), public_id=self.kwargs["public_id"]
         )
 
     def get(self, request: Request, public_id: str, related_field: str, identifiers_only: bool = False) -> Response:

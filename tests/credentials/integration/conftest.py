@@ -2,7 +2,16 @@
 
 import pytest
 
+from credentials.integration import credential_facts
 from tests.factories import make_api_credential
+
+
+@pytest.fixture(autouse=True)
+def _fresh_credential_facts():
+    """Every test starts with no credential facts in this process (they live a second at most)."""
+    credential_facts.reset()
+    yield
+    credential_facts.reset()
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
 """Connection API Credentials (S4): the services that create, change and delete them, and their tokens."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from credentials.integration import services as integration_services
 from credentials.integration.models import AccessToken, ApiCredential, ClientIdIsImmutable, Role
@@ -19,10 +22,16 @@ def read_only_role(organization) -> Role:
     return integration_services.role_ensure_defaults(organization=organization)[1]
 
 
-def add_token(credential: ApiCredential) -> AccessToken:
+def add_stored_token(credential: ApiCredential, *, expires_in: int = 60) -> AccessToken:
+    """A token as the previous release stored it (prefix and keyed hash); tokens are signed now."""
     secret = crypto.generate_secret("at")
-    return integration_services.access_token_store(
-        credential=credential, prefix=secret.prefix, digest=secret.digest, scopes="read", expires_in=60
+    return AccessToken.objects.create(
+        credential=credential,
+        prefix=secret.prefix,
+        digest=secret.digest,
+        scopes="read",
+        secret_version=credential.secret_version,
+        expires_at=timezone.now() + timedelta(seconds=expires_in),
     )
 
 
@@ -194,7 +203,7 @@ def test_the_client_id_cannot_be_changed_even_by_saving_the_model(organization):
 
 def test_a_new_secret_kills_the_old_one_and_its_tokens(organization, org_admin):
     credential, old_secret = make_api_credential(organization)
-    add_token(credential)
+    add_stored_token(credential)
 
     credential, new_secret = integration_services.api_credential_set_secret(
         credential_id=credential.pk, changed_by=org_admin
@@ -205,7 +214,7 @@ def test_a_new_secret_kills_the_old_one_and_its_tokens(organization, org_admin):
     assert crypto.verify_secret(new_secret.value, credential.secret_digest)
     assert not AccessToken.objects.filter(credential=credential).exists()
     event = AuditEvent.objects.get(action="api_credential.set_secret")
-    assert "1 access token revoked" in event.summary
+    assert "every access token issued with the old secret revoked" in event.summary
     assert new_secret.value not in event.summary and old_secret not in event.summary
 
 
@@ -238,7 +247,7 @@ def test_edit_is_all_or_nothing(organization, org_admin):
 
 def test_delete_removes_the_credential_and_its_tokens_once(organization, org_admin):
     credential, _ = make_api_credential(organization)
-    add_token(credential)
+    add_stored_token(credential)
 
     integration_services.api_credential_delete(credential_id=credential.pk, deleted_by=org_admin)
     integration_services.api_credential_delete(credential_id=credential.pk, deleted_by=org_admin)
@@ -247,10 +256,10 @@ def test_delete_removes_the_credential_and_its_tokens_once(organization, org_adm
     assert AuditEvent.objects.filter(action="api_credential.delete").count() == 1
 
 
-def test_purge_deletes_only_expired_tokens(organization):
+def test_purge_deletes_only_expired_stored_tokens(organization):
     credential, _ = make_api_credential(organization)
-    live = add_token(credential)
-    expired = add_token(credential)
+    live = add_stored_token(credential)
+    expired = add_stored_token(credential)
     AccessToken.objects.filter(pk=expired.pk).update(expires_at=live.created_at)
 
     assert integration_services.access_token_purge_expired() == 1

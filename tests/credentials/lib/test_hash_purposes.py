@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 
 from credentials.gateway import services as gateway
 from credentials.integration import services as integration_services
-from credentials.integration.models import AccessToken, ApiCredential
+from credentials.integration.models import ApiCredential
 from credentials.keys import services as key_services
 from credentials.keys.models import Api, KeySecret, RuntimeTarget
 from credentials.lib import crypto
@@ -115,16 +115,6 @@ def test_a_legacy_typed_client_secret_still_gets_a_token(client, organization):
 
     assert ask_token(client, credential.client_id, TYPED_SECRET).status_code == 200
     assert ask_token(client, credential.client_id, TYPED_SECRET + "x").status_code == 401
-
-
-def test_a_legacy_access_token_still_authenticates(client, organization):
-    credential, secret = make_api_credential(organization, name="Old client")
-    value = ask_token(client, credential.client_id, secret).json()["access_token"]
-    AccessToken.objects.filter(credential=credential).update(digest=legacy_digest(value))
-
-    response = client.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {value}")
-
-    assert response.status_code == 200 and response.json()["api_credential"]["client_id"] == credential.client_id
 
 
 def test_a_legacy_typed_secret_is_still_refused_as_a_reused_one(organization):
