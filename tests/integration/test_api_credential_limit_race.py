@@ -64,7 +64,7 @@ def test_six_admins_at_once_on_an_empty_account_make_exactly_three(organization)
 
 @pytest.mark.django_db(transaction=True)
 def test_tokens_are_issued_and_checked_on_postgresql(organization, client):
-    """The token insert commits without waiting for the WAL flush (SET LOCAL), and works."""
+    """A signed token is issued and accepted on PostgreSQL (its credential's facts read there)."""
     credential, secret = make_api_credential(organization)
 
     response = client.post(
