@@ -274,6 +274,7 @@ def main() -> None:
     chosen = [b for b in BENCHMARKS if not args.only or b.script in args.only]
     facts = machine()
     say("Machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
+    facts["at the start"] = machine_load()
     started = time.monotonic()
     figures: dict[str, dict] = {}
     outputs: dict[str, tuple[str, float, str]] = {}
@@ -284,6 +285,7 @@ def main() -> None:
             outputs[benchmark.script] = (output, minutes, failure)
     failed = [script for script, (_output, _minutes, failure) in outputs.items() if failure]
     total = (time.monotonic() - started) / 60
+    facts["at the end"] = machine_load()
 
     print()
     say(f"All benchmarks done in {total:.1f} minutes ({machine_load()})")
