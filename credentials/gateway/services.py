@@ -14,7 +14,6 @@ from credentials.gateway.snapshot import (
     SecretFacts,
     _absent,
     _miss_reads,
-    _read,
     _read_secret,
     _secrets,
     _snapshot,
@@ -23,6 +22,7 @@ from credentials.gateway.snapshot import (
 )
 from credentials.keys.models import ApiKey, RuntimeTarget
 from credentials.lib import crypto
+from credentials.lib.hot_reads import autocommit_read
 
 TOKEN_KIND = "gw"  # noqa: S105 - the kind of Portico secret, not a secret
 
@@ -86,7 +86,7 @@ def authenticated_target(authorization: str) -> Target | None:
     now = wall_clock()
     hit, target = _targets.get(prefix, now)
     if not hit:
-        target = _read(lambda: _read_target(prefix))
+        target = autocommit_read(lambda: _read_target(prefix))
         _targets.put(prefix, target, now)
     if target is None or not crypto.verify_secret(token, target.token_digest):
         return None

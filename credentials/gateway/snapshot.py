@@ -6,21 +6,18 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.db.models import Q
 
 from credentials.keys.models import ApiKey, KeySecret
+from credentials.lib.hot_reads import autocommit_read, aware
 
 logger = logging.getLogger(__name__)
-
-
-T = TypeVar("T")
 
 
 # The revocation promise: a revoked key stops passing within this many seconds on every worker.
@@ -125,28 +122,6 @@ def _secret_sql() -> str:
     return sql
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive UTC datetimes to a plain cursor (the ORM would have converted them).
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-def _read(fetch: Callable[[], T]) -> T:
-    """Run one autocommit read; if the persistent connection was dropped, reconnect and retry once.
-
-    This stands in for Django's per-request health check (CONN_HEALTH_CHECKS), which would send a
-    "SELECT 1" before the read, a second round trip on every answer. A lone SELECT outside any
-    transaction is safe to run again. (If Django renames the flag, the check simply comes back.)
-    """
-    connection.health_check_done = True  # type: ignore[attr-defined]  # set by Django, missing from django-stubs
-    try:
-        return fetch()
-    except (InterfaceError, OperationalError):
-        if connection.in_atomic_block:
-            raise
-        connection.close()
-        return fetch()
-
-
 def _fetch_secret_row(prefix: str) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(_secret_sql(), [prefix])
@@ -156,11 +131,11 @@ def _fetch_secret_row(prefix: str) -> tuple | None:
 def _read_secret(prefix: str) -> SecretFacts | None:
     # The one database read of a verification: served by the unique index on KeySecret.prefix;
     # the joins bring the key and its consumer along.
-    row = _read(lambda: _fetch_secret_row(prefix))
+    row = autocommit_read(lambda: _fetch_secret_row(prefix))
     if row is None:
         return None
     facts = SecretFacts(*row)
-    return facts._replace(valid_until=_aware(facts.valid_until), expires_at=_aware(facts.expires_at))
+    return facts._replace(valid_until=aware(facts.valid_until), expires_at=aware(facts.expires_at))
 
 
 class _Cache:
@@ -286,7 +261,7 @@ class _Snapshot:
             .order_by()
             .values_list(*_SNAPSHOT_FIELDS)[: SNAPSHOT_MAX_KEYS + 1]
         )
-        rows = _read(lambda: _fetch_rows(query))
+        rows = autocommit_read(lambda: _fetch_rows(query))
         if len(rows) > SNAPSHOT_MAX_KEYS:
             self._disable(clock, len(rows))
             return False
@@ -311,7 +286,7 @@ class _Snapshot:
         if wanted:
             own = KeySecret.objects.filter(prefix=prefix).order_by().values_list(*_SNAPSHOT_FIELDS)
             query = query.union(own, all=True)
-        rows = _read(lambda: _fetch_rows(query))
+        rows = autocommit_read(lambda: _fetch_rows(query))
         found = None
         for row in rows:
             facts = SecretFacts(*row[1:])

@@ -11,18 +11,15 @@ forget the credential in their own process at once (`forget_now_and_on_commit`).
 
 import functools
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import NamedTuple, TypeVar
+from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 
 from credentials.integration.models import ApiCredential, Role
-
-T = TypeVar("T")
-
+from credentials.lib.hot_reads import autocommit_read, aware
 
 # The revocation promise: what a process read of a credential is used for at most this many
 # seconds. A setting may shorten it, never lengthen it.
@@ -111,28 +108,6 @@ def _facts_sql() -> str:
     if list(params) != [""]:
         raise ImproperlyConfigured(f"Unexpected parameters in the API credential query: {params!r}")
     return sql
-
-
-def aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive UTC datetimes to a plain cursor (the ORM would have converted them).
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-def autocommit_read(fetch: Callable[[], T]) -> T:
-    """Run one autocommit read; if the persistent connection was dropped, reconnect and retry once.
-
-    This stands in for Django's per-request health check (CONN_HEALTH_CHECKS), which would send a
-    "SELECT 1" before the read, a second round trip on every request. A lone SELECT outside any
-    transaction is safe to run again. (If Django renames the flag, the check simply comes back.)
-    """
-    connection.health_check_done = True  # type: ignore[attr-defined]  # set by Django, missing from django-stubs
-    try:
-        return fetch()
-    except (InterfaceError, OperationalError):
-        if connection.in_atomic_block:
-            raise
-        connection.close()
-        return fetch()
 
 
 def _fetch_row(client_id: str) -> tuple | None:

@@ -24,8 +24,8 @@ from django.utils.http import http_date
 from rest_framework import fields, renderers
 
 from credentials.integration import oauth
-from credentials.integration.credential_facts import autocommit_read
 from credentials.integration.models import ApiCredential
+from credentials.lib.hot_reads import autocommit_read
 
 MEDIA_TYPE = "application/vnd.api+json"
 
