@@ -126,6 +126,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # psycopg prepares a query sent with server-side binding the second time it runs on a
+    # connection. Only the hot reads of credentials/lib/hot_reads.py are sent that way (Django's own
+    # queries bind on the client and are never prepared); off for PgBouncer before 1.21 in
+    # transaction mode, which cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        1 if env.bool("PORTICO_DB_PREPARED_STATEMENTS", default=True) else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts -----------------------------------------------------------------------------------

@@ -11,11 +11,10 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
 from django.db.models import Q
 
 from credentials.keys.models import ApiKey, KeySecret
-from credentials.lib.hot_reads import autocommit_read, aware
+from credentials.lib.hot_reads import autocommit_read, aware, fetch_one
 
 logger = logging.getLogger(__name__)
 
@@ -122,16 +121,10 @@ def _secret_sql() -> str:
     return sql
 
 
-def _fetch_secret_row(prefix: str) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_secret_sql(), [prefix])
-        return cursor.fetchone()
-
-
 def _read_secret(prefix: str) -> SecretFacts | None:
     # The one database read of a verification: served by the unique index on KeySecret.prefix;
     # the joins bring the key and its consumer along.
-    row = autocommit_read(lambda: _fetch_secret_row(prefix))
+    row = fetch_one(_secret_sql(), [prefix])
     if row is None:
         return None
     facts = SecretFacts(*row)

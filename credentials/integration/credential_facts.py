@@ -16,10 +16,10 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import transaction
 
 from credentials.integration.models import ApiCredential, Role
-from credentials.lib.hot_reads import autocommit_read, aware
+from credentials.lib.hot_reads import aware, fetch_one
 
 # The revocation promise: what a process read of a credential is used for at most this many
 # seconds. A setting may shorten it, never lengthen it.
@@ -110,15 +110,9 @@ def _facts_sql() -> str:
     return sql
 
 
-def _fetch_row(client_id: str) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_facts_sql(), [client_id])
-        return cursor.fetchone()
-
-
 def read_facts(client_id: str) -> CredentialFacts | None:
     """The credential's facts as the database has them now (one query), or None for no such client."""
-    row = autocommit_read(lambda: _fetch_row(client_id))
+    row = fetch_one(_facts_sql(), [client_id])
     if row is None:
         return None
     facts = CredentialFacts(*row)

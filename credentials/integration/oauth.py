@@ -362,7 +362,9 @@ class BearerRequest(HttpRequest):
 
 
 def _bearer_value(request: HttpRequest) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    # META, not request.headers: that builds a mapping of every header on first use, on every
+    # bearer-authenticated request.
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 

@@ -3,6 +3,7 @@ built once, read with a plain cursor) answers exactly what the DRF view answers:
 types SQLite's driver does not (aware datetimes, JSON as text, booleans)."""
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from credentials.integration import credential_facts
@@ -46,3 +47,26 @@ def test_the_plain_read_answers_exactly_what_the_drf_view_answers_on_postgresql(
     assert plain.status_code == through_drf.status_code == 200
     assert plain.content == through_drf.content
     assert dict(plain.headers) == dict(through_drf.headers)
+
+
+def test_the_hot_reads_are_planned_once_per_connection_not_on_every_request(client, organization):
+    # credentials/lib/hot_reads.py: prepared statements, so PostgreSQL plans each read once (the
+    # planning of the plain read's joins cost five times its execution).
+    token = issue(client, make_api_credential(organization, name="Reader"))["access_token"]
+    credential, _ = make_api_credential(organization, name="Read me")
+    url = f"/api/api_credentials/{credential.public_id}"
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_ACCEPT": JSONAPI}
+
+    for _ in range(4):
+        assert client.get(url, **headers).status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%credentials_apicredential%%public_id%%'"
+        )
+        prepared = cursor.fetchall()
+    assert len(prepared) == 1, prepared
+    statement, runs = prepared[0]
+    assert '"credentials_role"."public_id"' in statement  # the plain read's query
+    assert runs >= 3  # every read after the first ran the prepared statement

@@ -14,18 +14,19 @@ view, which answers it as before.
 import functools
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import get_script_prefix, reverse
+from django.utils import timezone
 from django.utils.http import http_date
-from rest_framework import fields, renderers
+from rest_framework import renderers
 
 from credentials.integration import oauth
 from credentials.integration.models import ApiCredential
-from credentials.lib.hot_reads import autocommit_read
+from credentials.lib.hot_reads import aware, fetch_one
 
 MEDIA_TYPE = "application/vnd.api+json"
 
@@ -57,7 +58,6 @@ ATTRIBUTES = (
 _COLUMNS = ("public_id", *ATTRIBUTES, "organization__slug", "role__public_id")
 
 
-_DATETIME = fields.DateTimeField()  # DRF's own formatting of a datetime attribute
 _JSON = renderers.JSONRenderer()  # and its JSON (the JSON:API renderer's base)
 
 
@@ -81,10 +81,11 @@ def _resource_sql() -> str:
     return sql
 
 
-def _fetch(public_id: str, organization_id: int) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_resource_sql(), [public_id, organization_id, ApiCredential.Kind.CONNECTION])
-        return cursor.fetchone()
+def _iso_8601(value: datetime) -> str:
+    """What DRF's DateTimeField writes (ISO 8601 in the current time zone, "+00:00" as "Z"),
+    without its per-call settings lookups. SQLite's naive datetimes are UTC."""
+    text = timezone.localtime(aware(value)).isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 def is_plain(request: HttpRequest) -> bool:
@@ -104,9 +105,9 @@ def document(request: HttpRequest, row: tuple) -> dict[str, Any]:
     """The resource object, as ApiCredentialSerializer and the JSON:API renderer make it."""
     values = dict(zip(_COLUMNS, row, strict=True))
     attributes = {name: values[name] for name in ATTRIBUTES}
-    # DRF's field makes SQLite's naive datetimes aware; a plain cursor hands back JSON as text.
+    # A plain cursor hands back JSON as text (SQLite).
     for name in ("created_at", "updated_at"):
-        attributes[name] = _DATETIME.to_representation(values[name])
+        attributes[name] = _iso_8601(values[name])
     metadata = values["metadata"]
     attributes["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
     # The detail URL and its relationship links are the list URL's sub-paths (jsonapi/urls.py); a
@@ -142,7 +143,7 @@ def answer(request: HttpRequest, public_id: str) -> HttpResponse | None:
     bearer = oauth.BearerAuth(*authenticated)
     if not bearer.allows("read"):
         return None
-    row = autocommit_read(lambda: _fetch(public_id, bearer.organization_id))
+    row = fetch_one(_resource_sql(), [public_id, bearer.organization_id, ApiCredential.Kind.CONNECTION])
     if row is None:
         return None
     response = HttpResponse(_JSON.render(document(request, row)), content_type=MEDIA_TYPE)

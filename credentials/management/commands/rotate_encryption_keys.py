@@ -13,10 +13,10 @@ from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 from credentials.lib import crypto
 from credentials.lib.fields import EncryptedTextField, encrypted_fields
+from credentials.lib.hot_reads import server_bound_cursor
 
 # Rows read and written at a time: one SELECT and one UPDATE each. Its UPDATE locks its rows for
 # about a tenth of a second. Two batches are in memory at once (one written, the next re-encrypted):
@@ -131,7 +131,7 @@ class Column:
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 # One statement for the batch, with three array parameters whatever its size.
-                with postgresql_binary_cursor() as cursor:
+                with server_bound_cursor() as cursor:
                     cursor.execute(
                         f"UPDATE {self.table} AS t SET {self.column} = v.new "  # noqa: S608
                         f"FROM unnest(%b::{self.pk_type}[], %b::{self.column_type}[], %b::{self.column_type}[]) "
@@ -150,15 +150,3 @@ class Column:
                     [(new, pk, old) for pk, old, new in changes],
                 )
                 return cursor.rowcount
-
-
-def postgresql_binary_cursor() -> CursorWrapper:
-    """A cursor on Django's PostgreSQL connection that sends its parameters apart from the query
-    (server-side binding), so `%b` sends them in binary. Django's own cursors bind on the client:
-    they would quote every token of an array as text, which costs more than re-encrypting it.
-    Wrapped as Django wraps its cursors, so query logging and execute wrappers see it."""
-    import psycopg  # the PostgreSQL driver (psycopg 3), only needed on PostgreSQL
-
-    connection.ensure_connection()
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    return wrapper(psycopg.Cursor(connection.connection), connection)

@@ -10,7 +10,7 @@ from credentials.gateway import snapshot
 from credentials.keys import services as key_services
 from credentials.keys import tasks as key_tasks
 from credentials.keys.models import Api, ApiKey
-from credentials.lib import crypto
+from credentials.lib import crypto, hot_reads
 from tests.credentials.gateway.helpers import NOW, URL, make_gateway, reason_of
 
 
@@ -95,27 +95,29 @@ def test_the_cache_drops_stale_entries_when_full_and_everything_if_all_are_fresh
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("read", ["_fetch_secret_row", "_fetch_rows"], ids=["per-prefix-read", "snapshot-load"])
+@pytest.mark.parametrize(
+    "module, read", [(hot_reads, "_first_row"), (snapshot, "_fetch_rows")], ids=["per-prefix-read", "snapshot-load"]
+)
 def test_a_dropped_database_connection_is_reopened_once_instead_of_a_health_check_per_request(
-    client, monkeypatch, organization, consumer, read
+    client, monkeypatch, organization, consumer, module, read
 ):
     # This test commits: keep the deployment to the (made-up) target from being sent.
     monkeypatch.setattr(key_tasks.deploy_access_key, "apply_async", lambda *args, **kwargs: None)
-    if read == "_fetch_secret_row":
+    if read == "_first_row":
         monkeypatch.setattr(snapshot, "SNAPSHOT_MAX_KEYS", 0)  # no snapshot: the per-prefix read answers
     mediator = make_gateway("mediator")
     api = Api.objects.create(name="Weather", slug="weather", provider=organization, runtime_target=mediator.target)
     _key, secret = key_services.api_key_issue(api=api, consumer=consumer)
-    fetch = getattr(snapshot, read)
+    fetch = getattr(module, read)
     calls = []
 
-    def dropped_once(argument):
-        calls.append(argument)
+    def dropped_once(*arguments):
+        calls.append(arguments)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return fetch(argument)
+        return fetch(*arguments)
 
-    monkeypatch.setattr(snapshot, read, dropped_once)
+    monkeypatch.setattr(module, read, dropped_once)
 
     response = client.post(
         URL,
