@@ -23,6 +23,8 @@ def nav_items_for(user: User | AnonymousUser) -> list[NavItem]:
     items = [NavItem("Home", reverse("home"), "home")]
     if user.has_perms(roles.BROWSE_APIS_PERMS):
         items.append(NavItem("APIs", reverse("credentials:api-catalog"), "apis"))
+    if user.has_perms(roles.CONSUMER_PERMS):
+        items.append(NavItem("My API Keys", reverse("credentials:my-api-keys"), "keys"))
     if user.has_perms(roles.ORG_ADMIN_PERMS):
         items.append(NavItem("Account", reverse("credentials:account"), "account"))
     if user.has_perms(roles.TENANT_ADMIN_PERMS):

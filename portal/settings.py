@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                "approvals.context_processors.waiting_approvals",
             ],
             # Compiled templates are cached per process (Django's default, which listing the
             # loaders turns off): without it every render parses its files again, a third of the

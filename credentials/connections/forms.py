@@ -37,6 +37,12 @@ class TenantForm(forms.Form):
         return url
 
 
+def describe(form: forms.Form, name: str, *regions: str) -> None:
+    """aria-describedby of a field: the ids "<field id>-<region>" of its error region and its help."""
+    auto_id = form[name].auto_id
+    form.fields[name].widget.attrs["aria-describedby"] = " ".join(f"{auto_id}-{region}" for region in regions)
+
+
 class CredentialsForm(forms.Form):
     """The pasted credentials, their generation date and the explicit "save without test"."""
 
@@ -60,6 +66,13 @@ class CredentialsForm(forms.Form):
         required=False,
         help_text="Only when the token URL cannot be reached from the hub yet. This is recorded in the audit log.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Link the fields to their error regions and help (templates/credentials/partials/
+        # credentials_fields.html); a region is there, empty, before any error is swapped in.
+        describe(self, "generated_on", "errors", "help")
+        describe(self, "skip_test", "help")
 
     def clean_credentials(self) -> TenantCredentials:
         try:
@@ -90,6 +103,7 @@ class ConnectionRequestSubmitForm(CredentialsForm):
         cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = Tenant.objects.filter(
             organization=organization
         )
+        describe(self, "tenant", "errors")
 
 
 class ApprovedRequestsFilterForm(forms.Form):

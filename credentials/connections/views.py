@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, reswap, trigger_client_event
 
 from credentials.connections import selectors, services
 from credentials.connections.forms import (
@@ -28,6 +29,8 @@ from portal.pagination import list_page
 EDIT_SUCCESS = "You've updated the API Portal access credentials successfully."
 REESTABLISH_SUCCESS = "You've updated the SAP Integration Suite API Management tenant access credentials successfully."
 PAGE_SIZE = 25  # Approved Requests: rows a page
+PASTE_FEEDBACK = "credentials/partials/credentials_fields.html#paste-feedback"
+PASTE_REFUSED = "paste-refused"  # the event static/js/portal.js listens to
 
 
 def connectivity_context(
@@ -85,6 +88,16 @@ def test_failed_error(exc: services.CredentialTestFailed) -> str:
     )
 
 
+def paste_refused(request: HtmxHttpRequest, context: dict[str, object], template: str = PASTE_FEEDBACK) -> HttpResponse:
+    """The htmx answer to a refused paste or a failed connection test: the error regions and the
+    "Save without testing the connection" choice only, swapped out of band, and no main swap. The
+    credentials box is not in it, so the browser keeps what was pasted and no pasted secret travels
+    back; the event lets the page mark the fields invalid and move the focus to the first."""
+    response = TemplateResponse(request, template, context)
+    trigger_client_event(response, PASTE_REFUSED, after="settle")
+    return reswap(response, "none")
+
+
 @sensitive_variables()
 def _save_pasted(
     request: HtmxHttpRequest, form: CredentialsForm, context: dict[str, object], *, pk: int, reestablish: bool
@@ -116,26 +129,26 @@ def connection_request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """S1: Edit Credentials, in place (HTMX dialog) or as a page; only while submitted."""
     organization = user_organization(request)
     connection_request = selectors.connection_request_of_organization(organization=organization, pk=pk)
+    in_dialog = wants_fragment(request)
     template = (
-        "credentials/connectionrequest_edit_modal.html"
-        if wants_fragment(request)
-        else "credentials/connectionrequest_edit.html"
+        "credentials/connectionrequest_edit_modal.html" if in_dialog else "credentials/connectionrequest_edit.html"
     )
     context: dict[str, object] = {"connection_request": connection_request, "nav_section": "manage"}
     if not connection_request.is_editable:
         refusal = services.not_editable_message(connection_request)
-        if wants_fragment(request):
+        if in_dialog:
             return TemplateResponse(request, template, {**context, "refusal": refusal})
         messages.error(request, refusal)
         return redirect("credentials:connectivity")
     # The dialog opens over the page's own New connection request form: ids of their own, or the
     # dialog's labels would point at that form's fields.
     form = CredentialsForm(request.POST or None, auto_id="edit_%s")
+    context.update(form=form, in_dialog=in_dialog)
     if request.method == "POST" and form.is_valid():
         saved = _save_pasted(request, form, context, pk=connection_request.pk, reestablish=False)
         if saved is not None:
             messages.success(request, EDIT_SUCCESS)
-            if wants_fragment(request):
+            if in_dialog:
                 connection_request = selectors.connection_request_of_organization(organization=organization, pk=pk)
                 return TemplateResponse(
                     request,
@@ -143,7 +156,8 @@ def connection_request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     {"connection_request": connection_request},
                 )
             return redirect("credentials:connectivity")
-    context["form"] = form
+    if request.method == "POST" and in_dialog:
+        return paste_refused(request, context)
     return TemplateResponse(request, template, context)
 
 
@@ -177,8 +191,9 @@ def connections_approved(request: HtmxHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("credentials")
 @role_required(roles.HUB_ADMIN_PERMS)
+@vary_on_headers("HX-Request")
 def connection_reestablish(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """S2: Re-establish Connection with fresh credentials."""
+    """S2: Re-establish Connection with fresh credentials; htmx keeps the paste on errors."""
     connection_request = selectors.connection_request_get(pk=pk, status=ConnectionRequest.Status.APPROVED)
     form = CredentialsForm(request.POST or None)
     context: dict[str, object] = {
@@ -190,16 +205,21 @@ def connection_reestablish(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         saved = _save_pasted(request, form, context, pk=connection_request.pk, reestablish=True)
         if saved is not None:
             messages.success(request, REESTABLISH_SUCCESS)
-            return redirect(reverse("credentials:connections-approved") + f"#request-{connection_request.pk}")
+            approved = reverse("credentials:connections-approved") + f"#request-{connection_request.pk}"
+            return HttpResponseClientRedirect(approved) if wants_fragment(request) else redirect(approved)
     context["form"] = form
+    if request.method == "POST" and wants_fragment(request):
+        return paste_refused(request, context)
     return TemplateResponse(request, "credentials/connectionrequest_reestablish.html", context)
 
 
 @require_POST
 @sensitive_post_parameters("credentials")
 @role_required(roles.TENANT_ADMIN_PERMS)
+@vary_on_headers("HX-Request")
 def connection_request_submit(request: HtmxHttpRequest) -> HttpResponse:
-    """Submit a new connection request; it waits for a hub admin's approval."""
+    """Submit a new connection request; it waits for a hub admin's approval. htmx keeps the paste
+    on errors."""
     organization = user_organization(request)
     form = ConnectionRequestSubmitForm(request.POST, organization=organization)
     show_skip_test = False
@@ -223,8 +243,12 @@ def connection_request_submit(request: HtmxHttpRequest) -> HttpResponse:
                 f"Your connection request for {connection_request.tenant.alias} is submitted. "
                 "A hub admin will approve or reject it; you will get an email.",
             )
+            if wants_fragment(request):
+                return HttpResponseClientRedirect(reverse("credentials:connectivity"))
             return redirect("credentials:connectivity")
+    if wants_fragment(request):
+        feedback = {"form": form, "show_skip_test": show_skip_test}
+        return paste_refused(request, feedback, "credentials/connectionrequest_list.html#submit-feedback")
     context = connectivity_context(request, submit_form=form)
     context["show_skip_test"] = show_skip_test
-    context["open_submit_form"] = True
     return TemplateResponse(request, "credentials/connectionrequest_list.html", context)

@@ -169,6 +169,8 @@ def _queue_emails(subject_type: str, claimed: dict[int, tuple[int, int]]) -> Non
     by_threshold: dict[int, list[int]] = {}
     for reminder_id, (_subject_id, threshold) in claimed.items():
         by_threshold.setdefault(threshold, []).append(reminder_id)
+    # The emails count the days left from expires_at when they are rendered, at delivery
+    # (credentials/templatetags/expiry.py); the threshold only chose the window.
     if subject_type == ExpiryReminder.Subject.API_KEY:
         keys = {row["pk"]: row for row in ApiKey.objects.filter(pk__in=ids).values(*key_notifications.REMINDER_FIELDS)}
         for threshold, reminder_ids in by_threshold.items():

@@ -2,6 +2,7 @@
 that keys are deployed to."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -49,6 +50,71 @@ class RuntimeTarget(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def more_stuck_keys(self) -> int:
+        """Admin Center > Runtime targets: the waiting and refused keys beyond those it lists
+        (selectors.runtime_target_list annotates the counts and prefetches the first of them)."""
+        counted = getattr(self, "waiting_keys", 0) + getattr(self, "refused_keys", 0)
+        return max(counted - len(getattr(self, "stuck_deployments", ())), 0)
+
+
+@dataclass(frozen=True)
+class GatewayStanding:
+    """How a key stands at its API's runtime target, as facts; the words for people are
+    templates/credentials/partials/deployment_state.html's (My API Keys, Admin Center > Runtime targets)."""
+
+    # "live", "expired", "removed", "sending", "retrying", "refused", "not-sent",
+    # "awaiting-approval", "rejected" or "no-target"
+    case: str
+    target: str = ""  # the target's name
+    since: datetime | None = None  # live, removed: when the target took that state
+    next_try: datetime | None = None  # retrying: when Portico sends it again (None: it is due)
+    attempt: int = 0  # retrying: the number of that next attempt
+    reason: str = ""  # refused: what the target answered (its HTTP status and error code)
+
+
+def gateway_standing(
+    *,
+    key: "ApiKey",
+    target: str | None,
+    state: str | None,
+    attempts: int | None,
+    next_attempt_at: datetime | None,
+    last_error: str | None,
+    deployed_at: datetime | None,
+    now: datetime,
+) -> GatewayStanding:
+    """How `key` stands at `target` (its API's runtime target, by name) after its latest
+    deployment there (`state` and the rest; None: none was ever recorded)."""
+    if key.status == ApiKey.Status.REJECTED:
+        return GatewayStanding("rejected")  # only a key waiting for approval is rejected: never sent
+    if target is None:
+        return GatewayStanding("no-target")
+    if state is None:
+        if key.status == ApiKey.Status.PENDING:
+            return GatewayStanding("awaiting-approval", target)
+        return GatewayStanding("not-sent", target)
+    if state == KeyDeployment.State.DEPLOYED:
+        if key.status == ApiKey.Status.REVOKED:
+            return GatewayStanding("removed", target, since=deployed_at)
+        if key.status == ApiKey.Status.EXPIRED or key.is_expired(now):
+            # The contract: a gateway refuses a key past expires_at by the clock, whichever state it holds.
+            return GatewayStanding("expired", target, since=deployed_at)
+        return GatewayStanding("live", target, since=deployed_at)
+    if state == KeyDeployment.State.FAILED:
+        return GatewayStanding("refused", target, reason=last_error or "")
+    # Pending (the latest deployment is never superseded). An attempt that failed left its reason;
+    # none yet: queued, or its first attempt is in flight.
+    if not attempts or not last_error:
+        return GatewayStanding("sending", target)
+    due = next_attempt_at is None or next_attempt_at <= now
+    return GatewayStanding("retrying", target, next_try=None if due else next_attempt_at, attempt=attempts + 1)
+
+
+# The columns of a key's latest deployment to its API's target that selectors.api_key_list
+# annotates each key with, as gateway_<column>: what ApiKey.gateway_standing needs.
+GATEWAY_FACTS = ("state", "attempts", "next_attempt_at", "last_error", "deployed_at")
 
 
 class Api(models.Model):
@@ -207,6 +273,19 @@ class ApiKey(models.Model):
         )
 
     @property
+    def gateway_standing(self) -> GatewayStanding:
+        """How the key stands at its API's runtime target (My API Keys): read through
+        selectors.api_key_list, which annotates its latest deployment there."""
+        if not hasattr(self, "gateway_state"):
+            # Not AttributeError: a template would show nothing instead of failing.
+            raise RuntimeError("Read the key through credentials.keys.selectors.api_key_list.")
+        target = self.api.runtime_target
+        facts = {column: getattr(self, f"gateway_{column}") for column in GATEWAY_FACTS}
+        return gateway_standing(
+            key=self, target=target.name if target is not None else None, now=timezone.now(), **facts
+        )
+
+    @property
     def can_renew(self) -> bool:
         return (
             not self.is_unlimited
@@ -271,3 +350,18 @@ class KeyDeployment(models.Model):
 
     def __str__(self) -> str:
         return f"Deploy {self.api_key.prefix} to {self.target} ({self.reason})"
+
+    @property
+    def standing(self) -> GatewayStanding:
+        """How its key stands at its target, if this is the key's latest deployment there
+        (Admin Center > Runtime targets lists only those)."""
+        return gateway_standing(
+            key=self.api_key,
+            target=self.target.name,
+            state=self.state,
+            attempts=self.attempts,
+            next_attempt_at=self.next_attempt_at,
+            last_error=self.last_error,
+            deployed_at=self.deployed_at,
+            now=timezone.now(),
+        )

@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from credentials.keys.models import Api, ApiKey, KeyDeployment, KeySecret, RuntimeTarget
+from credentials.keys.models import GATEWAY_FACTS, Api, ApiKey, KeyDeployment, KeySecret, RuntimeTarget
 from portal import roles
 from portal.models import User
 
@@ -35,14 +35,24 @@ def api_catalog() -> QuerySet[Api]:
     return Api.objects.select_related("runtime_target").order_by("name")
 
 
+def _latest_deployment_to_its_target(column: str) -> Subquery:
+    """A column of the key's latest deployment to its API's current runtime target: what that
+    gateway holds or waits for (a page's keys each probe the deployments' api_key index)."""
+    latest = KeyDeployment.objects.filter(api_key=OuterRef("pk"), target=OuterRef("api__runtime_target"))
+    return Subquery(latest.order_by("-pk").values(column)[:1])
+
+
 def api_key_list(*, consumer: User) -> QuerySet[ApiKey]:
     """The consumer's keys (never anyone else's), with what My API Keys shows, in one query: API by
     API in name order (a page of them is one walk of the api_name and api_key_consumer_api
-    indexes), the newest key of an API first, the id last so that pages never overlap."""
+    indexes), the newest key of an API first, the id last so that pages never overlap. Each key
+    carries how it stands at its API's gateway (ApiKey.gateway_standing)."""
     return (
         ApiKey.objects.filter(consumer=consumer)
         .exclude(status=ApiKey.Status.REJECTED, updated_at__lt=timezone.now() - timedelta(days=30))
-        .select_related("api")
+        .select_related("api__runtime_target")
+        .defer("api__runtime_target__signing_secret")  # encrypted: not decrypted for a page that shows a name
+        .annotate(**{f"gateway_{column}": _latest_deployment_to_its_target(column) for column in GATEWAY_FACTS})
         .order_by("api__name", "-created_at", "pk")
     )
 
@@ -139,15 +149,48 @@ def _count_of(queryset: QuerySet, column: str) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+STUCK_KEYS_SHOWN = 20  # Admin Center > Runtime targets: the waiting and refused keys listed per target
+
+
+def _latest_deployments() -> QuerySet[KeyDeployment]:
+    """Each key's latest deployment to each target it was sent to: what that target holds, or
+    waits for. (Only the latest can be pending: a newer one supersedes it.)"""
+    newer = KeyDeployment.objects.filter(api_key=OuterRef("api_key"), target=OuterRef("target"), pk__gt=OuterRef("pk"))
+    return KeyDeployment.objects.filter(~Exists(newer))
+
+
 def runtime_target_list() -> QuerySet[RuntimeTarget]:
-    """Admin Center > Runtime targets, with how many APIs use each and how many deployments wait
-    or failed: one query whatever the number of targets, APIs or deployments."""
-    deployments = KeyDeployment.objects.filter(target=OuterRef("pk"))
-    return RuntimeTarget.objects.annotate(
-        api_count=_count_of(Api.objects.filter(runtime_target=OuterRef("pk")), "runtime_target"),
-        pending_deployments=_count_of(deployments.filter(state=KeyDeployment.State.PENDING), "target"),
-        failed_deployments=_count_of(deployments.filter(state=KeyDeployment.State.FAILED), "target"),
-    ).order_by("name")
+    """Admin Center > Runtime targets, with how many APIs use each and how its keys stand there
+    (live, waiting, refused), and the first STUCK_KEYS_SHOWN waiting or refused ones: two queries
+    whatever the number of targets, APIs, keys or deployments."""
+    now = timezone.now()
+    latest = _latest_deployments().filter(target=OuterRef("pk"))
+    live = latest.filter(
+        Q(api_key__expires_at__isnull=True) | Q(api_key__expires_at__gt=now),
+        state=KeyDeployment.State.DEPLOYED,
+        api_key__status=ApiKey.Status.ACTIVE,
+        api_key__api__runtime_target=OuterRef("pk"),  # a target the API left holds its keys removed
+    )
+    refused_first = Case(When(state=KeyDeployment.State.FAILED, then=Value(0)), default=Value(1))
+    stuck = (
+        _latest_deployments()
+        .filter(state__in=(KeyDeployment.State.PENDING, KeyDeployment.State.FAILED))
+        .select_related("api_key__api", "api_key__consumer")
+        .defer("payload")
+        .order_by(refused_first, "pk")  # refused first (someone must act), each the oldest first
+    )
+    return (
+        RuntimeTarget.objects.defer("signing_secret")  # encrypted: the list shows no secret
+        .annotate(
+            api_count=_count_of(Api.objects.filter(runtime_target=OuterRef("pk")), "runtime_target"),
+            live_keys=_count_of(live, "target"),
+            waiting_keys=_count_of(latest.filter(state=KeyDeployment.State.PENDING), "target"),
+            refused_keys=_count_of(latest.filter(state=KeyDeployment.State.FAILED), "target"),
+        )
+        # One query for every target's list: Django numbers each target's rows (ROW_NUMBER()) and keeps the first.
+        .prefetch_related(Prefetch("deployments", queryset=stuck[:STUCK_KEYS_SHOWN], to_attr="stuck_deployments"))
+        .order_by("name")
+    )
 
 
 def runtime_target_get(*, pk: int) -> RuntimeTarget:

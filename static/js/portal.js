@@ -35,4 +35,28 @@
   document.addEventListener("close", function (event) {
     if (event.target.matches && event.target.matches("dialog[data-modal]")) { event.target.remove(); }
   }, true);
+
+  // --- The paste stays in the box (connection requests: Edit Credentials, Re-establish Connection,
+  // New connection request). After a refused paste or a failed connection test the server answers
+  // htmx with the error regions only, swapped out of band (no main swap), so the credentials box
+  // keeps what the user pasted and no pasted secret travels back. The fields themselves are not
+  // swapped: once the regions have settled ("paste-refused", sent by the server on the form), mark
+  // each field of an error region (data-errors-for) invalid or valid again, and take the user to
+  // the first wrong field. The regions are role="alert": a screen reader announces them too.
+  document.addEventListener("paste-refused", function (event) {
+    var form = event.target;
+    var first = null;
+    form.querySelectorAll("[data-errors-for]").forEach(function (region) {
+      var field = document.getElementById(region.getAttribute("data-errors-for"));
+      if (!field) { return; }
+      if (region.hidden) {
+        field.removeAttribute("aria-invalid");
+      } else {
+        field.setAttribute("aria-invalid", "true");
+        first = first || field;
+      }
+    });
+    if (first) { first.focus(); }
+  });
+  // --- end of "the paste stays in the box".
 })();

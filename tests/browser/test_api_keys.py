@@ -93,9 +93,11 @@ def open_my_api_keys(page: Page) -> None:
     """Profile name at the top right > User Preferences > My API Keys, as S3 step 1 says."""
     page.get_by_role("link", name=DISPLAY_NAMES["consumer"], exact=True).click()
     expect(page.get_by_role("heading", name="User Preferences", level=1)).to_be_visible()
-    page.get_by_role("tab", name="My API Keys").click()
+    page.get_by_role("navigation", name="User Preferences").get_by_role("link", name="My API Keys").click()
     expect(page.get_by_role("heading", name="My API Keys")).to_be_visible()
-    expect(page.get_by_role("tab", name="My API Keys")).to_have_attribute("aria-selected", "true")
+    expect(
+        page.get_by_role("navigation", name="User Preferences").get_by_role("link", name="My API Keys")
+    ).to_have_attribute("aria-current", "page")
 
 
 def key_row(page: Page, api_name: str) -> Locator:
@@ -399,12 +401,13 @@ def test_renewed_key_waits_while_the_runtime_target_is_down_and_deploys_once_it_
     Api.objects.filter(pk=weather.api_id).update(runtime_target=target)
     login(page, live_server, "consumer")
     open_my_api_keys(page)
-    expect(key_row(page, WEATHER)).to_contain_text("—")
+    expect(key_row(page, WEATHER)).to_contain_text("Not at Weather gateway")
 
     renew_button(key_row(page, WEATHER)).click()
 
     expect(message(page)).to_contain_text("Your Weather API key is renewed until")
-    expect(key_row(page, WEATHER).get_by_text("pending", exact=True)).to_be_visible()
+    expect(key_row(page, WEATHER).get_by_text("Waiting for Weather gateway", exact=True)).to_be_visible()
+    expect(key_row(page, WEATHER)).to_contain_text("The gateway is unavailable; Portico retries at")
     deployment = KeyDeployment.objects.get(api_key=weather)
     assert deployment.state == KeyDeployment.State.PENDING
     assert deployment.attempts == 1 and "could not connect" in deployment.last_error
@@ -416,7 +419,7 @@ def test_renewed_key_waits_while_the_runtime_target_is_down_and_deploys_once_it_
         assert retry_due_deployments() == 1
     page.reload()
 
-    expect(key_row(page, WEATHER).get_by_text("deployed", exact=True)).to_be_visible()
+    expect(key_row(page, WEATHER).get_by_text("Live at Weather gateway", exact=True)).to_be_visible()
     [(request, _)] = gateway.log
     weather.refresh_from_db()
     sent = json.loads(request.get_data())
@@ -580,3 +583,26 @@ def test_a_key_for_an_api_that_needs_approval_is_shown_once_and_waits_for_the_ap
     expect(old_row).to_contain_text("revoked")
     expect(old_row.get_by_role("link", name="Request a new key")).to_have_count(0)
     assert secret not in page.content()
+
+
+# --- how each key stands at its gateway -------------------------------------------------------------
+def test_my_api_keys_says_live_at_the_gateway_once_it_took_the_renewed_key(page, live_server, demo_keys, gateway):
+    gateway.start()
+    target = RuntimeTargetFactory(
+        name="Demo gateway", base_url=f"http://127.0.0.1:{gateway.port}/gateway/", health_url=""
+    )
+    Api.objects.filter(pk=demo_keys[WEATHER].api_id).update(runtime_target=target)
+    login(page, live_server, "consumer")
+    page.goto(live_server.url + reverse("credentials:my-api-keys"))
+    expect(key_row(page, WEATHER)).to_contain_text("Not at Demo gateway")
+    expect(key_row(page, CATALOG)).to_contain_text("Not enforced by a gateway")
+
+    renew_button(key_row(page, WEATHER)).click()
+    expect(message(page)).to_contain_text("Your Weather API key is renewed until")
+    page.reload()
+
+    deployed = KeyDeployment.objects.get(api_key=demo_keys[WEATHER], state=KeyDeployment.State.DEPLOYED)
+    cell = key_row(page, WEATHER).get_by_role("cell").filter(has_text="Live at")
+    expect(cell).to_contain_text("Live at Demo gateway")
+    expect(cell).to_contain_text(f"since {timezone.localtime(deployed.deployed_at):%Y-%m-%d %H:%M}")
+    assert len(gateway.log) == 1

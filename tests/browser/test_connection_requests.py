@@ -141,7 +141,9 @@ def open_admin_center_section(page: Page, section: str) -> None:
     expect(page.get_by_role("heading", name="Admin Center", level=1)).to_be_visible()
     page.get_by_role("navigation", name="Admin Center").get_by_role("link", name=section).click()
     expect(page.get_by_role("heading", name="API Management Connections", level=1)).to_be_visible()
-    expect(page.get_by_role("tab", name=section)).to_have_attribute("aria-selected", "true")
+    expect(
+        page.get_by_role("navigation", name="API Management Connections").get_by_role("link", name=section)
+    ).to_have_attribute("aria-current", "page")
 
 
 # --- S1: the tenant admin's connection requests ---------------------------------------------------
@@ -466,7 +468,7 @@ def test_hub_admin_reestablishes_a_connection_with_certificate_credentials(
     login(page, live_server, "hub-admin")
     open_admin_center_section(page, "Approved Requests")
     expect(row(page, "acme-prod")).to_contain_text(f"Client ID {DEMO_PROD_CLIENT_ID}")
-    expect(row(page, "acme-prod")).to_contain_text("24 days left")
+    expect(row(page, "acme-prod")).to_contain_text("25 days left")
     reestablish = row(page, "acme-prod").get_by_role("link", name="Re-establish Connection")
     expect(reestablish).to_be_in_viewport(ratio=1)  # the Actions column is on screen, not behind a scroll
     snapshot(page, "approved")
@@ -490,7 +492,9 @@ def test_hub_admin_reestablishes_a_connection_with_certificate_credentials(
     page.get_by_role("button", name="Submit").click()
 
     expect(message(page)).to_have_text(REESTABLISH_SUCCESS)
-    expect(page.get_by_role("tab", name="Approved Requests")).to_have_attribute("aria-selected", "true")
+    expect(
+        page.get_by_role("navigation", name="API Management Connections").get_by_role("link", name="Approved Requests")
+    ).to_have_attribute("aria-current", "page")
     expect(row(page, "acme-prod")).to_contain_text("Certificate CN=sb-acme-prod-client")
     expect(row(page, "acme-prod")).to_contain_text(DAYS_LEFT_365)
     request.refresh_from_db()
@@ -542,7 +546,7 @@ def test_malformed_json_on_the_reestablish_page_shows_the_error_and_changes_noth
 
     page.get_by_role("link", name="Cancel").click()
     expect(row(page, "acme-prod")).to_contain_text(f"Client ID {DEMO_PROD_CLIENT_ID}")
-    expect(row(page, "acme-prod")).to_contain_text("24 days left")
+    expect(row(page, "acme-prod")).to_contain_text("25 days left")
 
 
 @pytest.fixture
@@ -635,10 +639,18 @@ def test_approved_requests_fit_a_phone(phone_page, live_server, snapshot):
     reestablish = row(page, "acme-prod").get_by_role("link", name="Re-establish Connection")
     scroll_to(reestablish)
     expect(reestablish).to_be_in_viewport(ratio=1)
-    expect(row(page, "acme-prod")).to_contain_text("24 days left")
+    expect(row(page, "acme-prod")).to_contain_text("25 days left")
     assert fits_the_screen(page), "the page scrolls sideways on a phone"
-    pending_tab = page.get_by_role("tab", name="Pending Requests").bounding_box()
-    approved_tab = page.get_by_role("tab", name="Approved Requests").bounding_box()
+    pending_tab = (
+        page.get_by_role("navigation", name="API Management Connections")
+        .get_by_role("link", name="Pending Requests")
+        .bounding_box()
+    )
+    approved_tab = (
+        page.get_by_role("navigation", name="API Management Connections")
+        .get_by_role("link", name="Approved Requests")
+        .bounding_box()
+    )
     assert pending_tab and approved_tab and pending_tab["y"] == approved_tab["y"], "the two tabs share one line"
     snapshot(page, "approved")
 
@@ -672,3 +684,181 @@ def test_pending_requests_fit_a_phone(phone_page, live_server, snapshot):
     expect(row(page, "acme-dev").get_by_role("button", name="Reject request")).to_be_in_viewport(ratio=1)
     snapshot(page, "reject-box")
     assert fits_the_screen(page), "the page scrolls sideways on a phone"
+
+
+# --- Issue 13, part 3: the paste stays in the box -------------------------------------------------
+# After a refused paste or a failed connection test only the errors and the "Save without testing the
+# connection" choice are swapped in: the box keeps exactly what the user typed, the server's answer
+# never holds it, and saving untested sends the same paste again.
+def broken_paste(secret: str) -> str:
+    """Malformed JSON as a hurried copy leaves it: cut off after the secret, with its line breaks."""
+    return (
+        "{\n"
+        '  "url": "https://acme-dev.cfapps.eu10.hana.ondemand.com",\n'
+        '  "tokenUrl": "https://acme-dev.authentication.eu10.hana.ondemand.com/oauth/token",\n'
+        f'  "clientId": "{NEW_CLIENT_ID}",\n'
+        f'  "clientSecret": "{secret}",\n'
+    )
+
+
+def unreachable_paste(httpserver) -> str:
+    """Client-secret credentials whose token URL does not answer (no TLS on loopback): the test fails fast."""
+    return json.dumps(
+        {
+            "url": "https://acme.cfapps.eu10.hana.ondemand.com",
+            "tokenUrl": unanswered_https_url(httpserver) + "/oauth/token",
+            "clientId": NEW_CLIENT_ID,
+            "clientSecret": NEW_SECRET,
+        },
+        indent=2,
+    )
+
+
+def send(page: Page, button: Locator) -> str:
+    """Press the form's button and return the text of the server's answer to the POST."""
+    with page.expect_response(lambda response: response.request.method == "POST") as answer:
+        button.click()
+    return answer.value.text()
+
+
+def test_the_edit_dialog_keeps_the_paste_after_an_error_and_a_failed_connection_test(
+    page, live_server, demo_requests, httpserver, snapshot
+):
+    request = demo_requests["acme-dev"]
+    before = stored_credentials(request)
+    login(page, live_server, "tenant-admin")
+    open_connectivity(page)
+    page.evaluate("window.notReloaded = true")
+    dialog = open_edit_dialog(page, "acme-dev")
+    box = credentials_box(dialog)
+    save = dialog.get_by_role("button", name="Save")
+
+    box.fill(broken_paste(NEW_SECRET))
+    answer = send(page, save)
+
+    expect(dialog.get_by_role("alert")).to_contain_text("The credentials are not valid JSON")
+    expect(box).to_have_value(broken_paste(NEW_SECRET))
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(box).to_be_focused()
+    expect(dialog.get_by_text("Paste the credentials again")).to_have_count(0)
+    assert NEW_SECRET not in answer
+    snapshot(page, "malformed")
+
+    paste = unreachable_paste(httpserver)
+    box.fill(paste)
+    answer = send(page, save)
+
+    expect(dialog.get_by_role("alert")).to_contain_text("The connection test failed")
+    expect(dialog.get_by_label(SKIP_TEST_LABEL)).to_be_visible()
+    expect(box).to_have_value(paste)
+    assert NEW_SECRET not in answer
+    assert stored_credentials(request) == before
+    snapshot(page, "test-failed")
+
+    dialog.get_by_label(SKIP_TEST_LABEL).check()
+    save.click()
+
+    expect(message(page)).to_have_text(EDIT_SUCCESS)
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(row(page, "acme-dev")).to_contain_text(f"Client ID {NEW_CLIENT_ID}")
+    assert page.evaluate("window.notReloaded === true"), "the dialog worked in place"
+    assert stored_credentials(request)["clientSecret"] == NEW_SECRET
+    request.refresh_from_db()
+    assert request.health == ConnectionRequest.Health.UNTESTED
+
+
+def test_the_reestablish_page_keeps_the_paste_after_an_error_and_a_failed_connection_test(
+    page, live_server, demo_requests, httpserver, snapshot
+):
+    request = demo_requests["acme-prod"]
+    before = stored_credentials(request)
+    login(page, live_server, "hub-admin")
+    open_admin_center_section(page, "Approved Requests")
+    row(page, "acme-prod").get_by_role("link", name="Re-establish Connection").click()
+    expect(page.get_by_role("heading", name="Re-establish Connection", level=1)).to_be_visible()
+    page.evaluate("window.notReloaded = true")
+    box = credentials_box(page)
+    submit = page.get_by_role("button", name="Submit")
+
+    box.fill(broken_paste(NEW_SECRET))
+    answer = send(page, submit)
+
+    expect(page.get_by_role("alert")).to_contain_text("The credentials are not valid JSON")
+    expect(box).to_have_value(broken_paste(NEW_SECRET))
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(box).to_be_focused()
+    assert NEW_SECRET not in answer
+    assert page.evaluate("window.notReloaded === true"), "only the errors were swapped in"
+
+    paste = unreachable_paste(httpserver)
+    box.fill(paste)
+    answer = send(page, submit)
+
+    expect(page.get_by_role("alert")).to_contain_text("The connection test failed")
+    expect(page.get_by_label(SKIP_TEST_LABEL)).to_be_visible()
+    expect(box).to_have_value(paste)
+    assert NEW_SECRET not in answer
+    assert stored_credentials(request) == before
+    snapshot(page, "test-failed")
+
+    page.get_by_label(SKIP_TEST_LABEL).check()
+    submit.click()
+
+    expect(message(page)).to_have_text(REESTABLISH_SUCCESS)
+    expect(page.get_by_role("heading", name="API Management Connections", level=1)).to_be_visible()
+    expect(row(page, "acme-prod")).to_contain_text(f"Client ID {NEW_CLIENT_ID}")
+    expect(row(page, "acme-prod")).to_contain_text(DAYS_LEFT_365)
+    assert stored_credentials(request)["clientSecret"] == NEW_SECRET
+    assert NEW_SECRET not in page.content()
+
+
+def test_a_new_connection_request_keeps_the_paste_after_an_error_and_a_failed_connection_test(
+    page, live_server, demo_requests, httpserver, snapshot
+):
+    Tenant.objects.create(
+        organization=demo_requests["acme-dev"].tenant.organization,
+        alias="acme-test",
+        url="https://acme-test.apimanagement.eu10.hana.ondemand.com",
+        registered_by=User.objects.get(username="tenant-admin"),
+    )
+    login(page, live_server, "tenant-admin")
+    open_connectivity(page)
+    page.evaluate("window.notReloaded = true")
+    new_request = page.get_by_role("region", name="New connection request")
+    new_request.get_by_label("API portal", exact=True).select_option(label="acme-test")
+    box = credentials_box(new_request)
+    submit = new_request.get_by_role("button", name="Submit")
+
+    box.fill(broken_paste(NEW_SECRET))
+    answer = send(page, submit)
+
+    expect(new_request.get_by_role("alert")).to_contain_text("The credentials are not valid JSON")
+    expect(box).to_have_value(broken_paste(NEW_SECRET))
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(box).to_be_focused()
+    expect(new_request.get_by_label("API portal", exact=True)).to_have_value(
+        str(Tenant.objects.get(alias="acme-test").pk)
+    )
+    assert NEW_SECRET not in answer
+    assert page.evaluate("window.notReloaded === true"), "only the errors were swapped in"
+
+    paste = unreachable_paste(httpserver)
+    box.fill(paste)
+    answer = send(page, submit)
+
+    expect(new_request.get_by_role("alert")).to_contain_text("The connection test failed")
+    expect(new_request.get_by_label(SKIP_TEST_LABEL)).to_be_visible()
+    expect(box).to_have_value(paste)
+    assert NEW_SECRET not in answer
+    assert not ConnectionRequest.objects.filter(tenant__alias="acme-test").exists()
+    snapshot(page, "test-failed")
+
+    new_request.get_by_label(SKIP_TEST_LABEL).check()
+    submit.click()
+
+    expect(message(page)).to_contain_text("Your connection request for acme-test is submitted.")
+    expect(row(page, "acme-test")).to_contain_text(f"Client ID {NEW_CLIENT_ID}")
+    assert NEW_SECRET not in page.content()
+    created = ConnectionRequest.objects.get(tenant__alias="acme-test")
+    assert created.credentials["clientSecret"] == NEW_SECRET
+    assert created.health == ConnectionRequest.Health.UNTESTED

@@ -23,6 +23,7 @@ from django.utils import timezone
 from credentials.expiry.models import ExpiryReminder, email_dedupe_key
 from credentials.expiry.tasks import send_expiry_reminders
 from credentials.keys.models import ApiKey
+from credentials.templatetags.expiry import expires_in
 from portal.celery import app as celery_app
 from portal.models import OutboundEmail
 from tests.factories import ApiFactory, UserFactory
@@ -100,13 +101,14 @@ def test_beat_and_two_workers_deliver_every_due_reminder_exactly_once_through_an
     key("carol", "Weather", timedelta(days=6, hours=12))
     key("alice", "Billing", timedelta(days=6))
     key("dave", "Maps", timedelta(hours=12))
+    # The subjects say the real time left and the date ("expires in 6 days, on 2026-12-07").
     expected = Counter(
         [
-            ("alice@example.com", "Your API key for Weather expires in 30 days"),
-            ("bob@example.com", "Your API key for Maps expires in 30 days"),
-            ("carol@example.com", "Your API key for Weather expires in 7 days"),
-            ("alice@example.com", "Your API key for Billing expires in 7 days"),
-            ("dave@example.com", "Your API key for Maps expires tomorrow"),
+            ("alice@example.com", f"Your API key for Weather {expires_in(now + timedelta(days=29, hours=23))}"),
+            ("bob@example.com", f"Your API key for Maps {expires_in(now + timedelta(days=20))}"),
+            ("carol@example.com", f"Your API key for Weather {expires_in(now + timedelta(days=6, hours=12))}"),
+            ("alice@example.com", f"Your API key for Billing {expires_in(now + timedelta(days=6))}"),
+            ("dave@example.com", f"Your API key for Maps {expires_in(now + timedelta(hours=12))}"),
         ]
     )
     # Not due: too far out, unlimited, revoked, and one already reminded at the threshold it is in.
@@ -186,9 +188,7 @@ def test_beat_and_two_workers_deliver_every_due_reminder_exactly_once_through_an
     # The reminder rows: one per due key and threshold, each with its email; the old one untouched.
     new_reminders = ExpiryReminder.objects.exclude(pk=earlier.pk)
     assert new_reminders.count() == expected_count
-    assert {email_dedupe_key(pk) for pk in new_reminders.values_list("pk", flat=True)} == {
-        e.dedupe_key for e in emails
-    }
+    assert {email_dedupe_key(pk) for pk in new_reminders.values_list("pk", flat=True)} == {e.dedupe_key for e in emails}
     assert ExpiryReminder.objects.filter(subject_id=reminded.pk).count() == 1
 
     # Beat queued both sweeps; both workers ran the reminder sweep; the sweeps together claimed

@@ -58,7 +58,7 @@ def test_approved_requests_show_tenant_approver_dates_expiry_and_health(client, 
 
 def test_expiry_under_30_days_is_highlighted(client, hub_admin, approved):
     row = approved[0]
-    row.expires_at = timezone.now() + timedelta(days=12, hours=2)
+    row.expires_at = timezone.now() + timedelta(days=12)
     row.save()
     client.force_login(hub_admin)
     page = client.get(APPROVED).content.decode()

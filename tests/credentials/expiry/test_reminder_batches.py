@@ -76,10 +76,13 @@ def test_a_reminder_is_rendered_when_delivered_and_what_was_sent_stays_on_record
     with time_machine.travel(SWEEP_AT, tick=False), django_capture_on_commit_callbacks(execute=True):
         reminders.send_due_reminders()
     [mail] = mailoutbox
-    assert mail.subject == "Your API key for Weather expires in 30 days"
+    assert mail.subject == "Your API key for Weather expires in 30 days, on 2027-05-30"
     assert mail.to == ["dana@example.com"]
     assert "Hello Dana Scully," in mail.body
-    assert f"Your API key {key.prefix} for Weather expires on 2027-05-30 09:00 UTC, in 30 days or less." in mail.body
+    assert (
+        f"Your API key {key.prefix} for Weather expires in 30 days, on 2027-05-30 (valid until 2027-05-30 09:00 UTC)."
+        in mail.body
+    )
     assert "Renew it with one click" in mail.body
     html = mail.alternatives[0][0]
     assert f"<code>{key.prefix}</code> for <strong>Weather</strong>" in html

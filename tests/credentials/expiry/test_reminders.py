@@ -37,7 +37,7 @@ def sweep_at(moment: datetime, captured) -> int:
 
 
 def reminder_mails(mailoutbox, prefix):
-    return [m for m in mailoutbox if prefix in m.body and "expires on" in m.body]
+    return [m for m in mailoutbox if prefix in m.body and "valid until" in m.body]
 
 
 def test_a_consumer_gets_one_email_at_30_7_and_1_days_however_often_the_sweep_runs(
@@ -51,19 +51,22 @@ def test_a_consumer_gets_one_email_at_30_7_and_1_days_however_often_the_sweep_ru
         assert len(reminder_mails(mailoutbox, key.prefix)) == expected, f"{days_before} days before"
     subjects = [m.subject for m in reminder_mails(mailoutbox, key.prefix)]
     assert subjects == [
-        "Your API key for Weather expires in 30 days",
-        "Your API key for Weather expires in 7 days",
-        "Your API key for Weather expires tomorrow",
+        "Your API key for Weather expires in 30 days, on 2027-05-30",
+        "Your API key for Weather expires in 7 days, on 2027-05-30",
+        "Your API key for Weather expires tomorrow, on 2027-05-30",
     ]
     assert all(m.to == [key.consumer.email] for m in reminder_mails(mailoutbox, key.prefix))
     assert "/preferences/api-keys/" in reminder_mails(mailoutbox, key.prefix)[0].body
 
 
-def test_a_key_first_seen_five_days_before_expiry_gets_only_the_7_day_reminder(
+def test_a_key_first_seen_five_days_before_expiry_gets_only_the_7_day_reminder_saying_5_days(
     key, mailoutbox, django_capture_on_commit_callbacks
 ):
     sweep_at(key.expires_at - timedelta(days=5), django_capture_on_commit_callbacks)
-    assert [m.subject for m in reminder_mails(mailoutbox, key.prefix)] == ["Your API key for Weather expires in 7 days"]
+    assert [m.subject for m in reminder_mails(mailoutbox, key.prefix)] == [
+        "Your API key for Weather expires in 5 days, on 2027-05-30"
+    ]
+    assert ExpiryReminder.objects.get(subject_id=key.pk).threshold_days == 7
 
 
 def test_a_key_renewed_after_a_reminder_starts_a_fresh_cycle(
@@ -215,5 +218,5 @@ def test_a_key_renewed_for_30_days_gets_no_30_day_reminder_beside_its_renewal(
     assert reminder_mails(mailoutbox, key.prefix) == []
     sweep_at(key.expires_at - timedelta(days=7), django_capture_on_commit_callbacks)
     assert [m.subject for m in reminder_mails(mailoutbox, key.prefix)] == [
-        "Your API key for Payments expires in 7 days"
+        "Your API key for Payments expires in 7 days, on 2027-03-31"
     ]

@@ -42,7 +42,7 @@ def make_keys(api: Api, count: int, *, start: int = 0, days: int = 60) -> list[A
                 api=api,
                 prefix=f"prt_key_{i:08d}",
                 status=ApiKey.Status.ACTIVE,
-                expires_at=now + timedelta(days=days, hours=1),
+                expires_at=now + timedelta(days=days),
             )
         )
     return ApiKey.objects.bulk_create(keys)

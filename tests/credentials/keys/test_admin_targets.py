@@ -107,14 +107,22 @@ def test_the_list_shows_each_targets_health_with_when_and_why(client, hub_admin)
     assert page.index("alpha") < page.index("bravo") < page.index("charlie")
 
 
-def test_the_list_counts_apis_and_waiting_deployments(client, hub_admin, organization, consumer, target):
+def test_the_list_counts_apis_and_keys_by_their_latest_deployment(client, hub_admin, organization, consumer, target):
     api = Api.objects.create(name="Payments", slug="payments", provider=organization, runtime_target=target)
-    key = ApiKeyFactory(consumer=consumer, api=api, prefix="prt_key_AAAAAAAA", expires_at=None)
-    for state in (KeyDeployment.State.PENDING, KeyDeployment.State.PENDING, KeyDeployment.State.FAILED):
-        KeyDeployment.objects.create(api_key=key, target=target, reason="issued", payload={}, state=state)
+    Api.objects.create(name="Orders", slug="orders", provider=organization, runtime_target=target)
+    states = {
+        "prt_key_AAAAAAAA": (KeyDeployment.State.FAILED, KeyDeployment.State.PENDING),  # retried: waiting
+        "prt_key_BBBBBBBB": (KeyDeployment.State.PENDING,),
+        "prt_key_CCCCCCCC": (KeyDeployment.State.DEPLOYED, KeyDeployment.State.FAILED),  # refused
+    }
+    for prefix, deployments in states.items():
+        key = ApiKeyFactory(consumer=UserFactory(), api=api, prefix=prefix, expires_at=None)
+        for state in deployments:
+            KeyDeployment.objects.create(api_key=key, target=target, reason="issued", payload={}, state=state)
     client.force_login(hub_admin)
-    page = page_text(client.get(TARGETS))
-    assert "2 waiting" in page and "1 failed" in page
+    row = page_text(client.get(TARGETS)).split(f'<tr id="target-{target.pk}">')[1].split("</tr>")[0]
+    assert '<td data-label="APIs">2</td>' in row
+    assert "0 live" in row and "2 waiting" in row and "1 refused" in row
 
 
 def test_the_list_costs_the_same_queries_at_5_and_50_targets(client, hub_admin):

@@ -86,7 +86,7 @@ def test_an_operator_retries_a_refused_deployment_and_it_is_audited(
     assert key.deployment_state == ApiKey.Deployment.FAILED
     client.force_login(hub_admin)
     page = client.get("/admin-center/targets/").content.decode()
-    assert "1 failed" in page and "Retry failed deployments" in page
+    assert "1 refused" in page and "Retry failed deployments" in page
 
     httpserver.expect_ordered_request("/new/access-keys", method="POST").respond_with_json({"applied": True})
     with django_capture_on_commit_callbacks(execute=True):

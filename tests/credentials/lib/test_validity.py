@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from credentials.lib.validity import credential_expiry, credential_validity, days_left
 
@@ -26,8 +27,25 @@ def test_a_certificate_that_outlives_the_validity_does_not_extend_it():
     assert credential_expiry(generated, datetime(2030, 1, 1, tzinfo=UTC)) == datetime(2027, 1, 1, tzinfo=UTC)
 
 
-def test_days_left_counts_whole_days_and_goes_negative_after_expiry():
-    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    assert days_left(now + timedelta(days=29, hours=23), now) == 29
-    assert days_left(now + timedelta(days=30), now) == 30
-    assert days_left(now - timedelta(hours=1), now) == -1
+def test_a_90_day_key_renewed_a_second_ago_has_90_days_left():
+    now = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
+    assert days_left(now + timedelta(days=90), now + timedelta(seconds=1)) == 90
+
+
+def test_days_left_counts_calendar_days_not_whole_24_hours():
+    expiry = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    assert days_left(expiry, datetime(2026, 12, 1, 9, 0, tzinfo=UTC)) == 6  # 6 days 6 hours
+    assert days_left(expiry, datetime(2026, 12, 1, 20, 0, tzinfo=UTC)) == 6  # 5 days 19 hours
+    assert days_left(expiry, datetime(2026, 12, 6, 23, 59, tzinfo=UTC)) == 1  # tomorrow
+    assert days_left(expiry, datetime(2026, 12, 7, 0, 1, tzinfo=UTC)) == 0  # later today
+    assert days_left(expiry, datetime(2026, 12, 7, 16, 0, tzinfo=UTC)) == 0  # earlier today: still today's date
+    assert days_left(expiry, datetime(2026, 12, 8, 9, 0, tzinfo=UTC)) == -1
+
+
+def test_days_left_counts_the_dates_of_the_portals_time_zone(settings):
+    # 23:30 UTC on Dec 7 is 00:30 on Dec 8 in Berlin; 09:00 UTC on Dec 1 is Dec 1 there too.
+    expiry, now = datetime(2026, 12, 7, 23, 30, tzinfo=UTC), datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert days_left(expiry, now) == 6
+    settings.TIME_ZONE = "Europe/Berlin"
+    assert days_left(expiry, now) == 7
+    assert days_left(expiry, now, ZoneInfo("America/New_York")) == 6
