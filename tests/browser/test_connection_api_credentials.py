@@ -182,11 +182,14 @@ def test_the_fourth_secret_is_refused_with_a_clear_message(page, live_server, sn
     expect(body_rows(page)).to_have_count(3)
     expect(page.get_by_text("3 of 3 in use: delete one to add another")).to_be_visible()
 
-    dialog = open_add_secret(page)
-
-    expect(dialog.get_by_role("alert")).to_contain_text(LIMIT_TEXT)
-    expect(dialog.get_by_role("button", name="Next")).to_have_count(0)
+    # At the limit Add Secret keeps its label, is disabled, and the count beside it says why.
+    add = page.get_by_role("button", name="Add Secret")
+    expect(add).to_be_disabled()
+    expect(add).to_have_accessible_description("3 of 3 in use: delete one to add another")
     snapshot(page, "refused")
+    # The server refuses it too (a page opened before the third was added, a typed URL).
+    page.goto(live_server.url + "/account/integration/connection-api-credentials/add/")
+    expect(page.get_by_text(LIMIT_TEXT)).to_be_visible()
     assert ApiCredential.objects.count() == 3
 
 
