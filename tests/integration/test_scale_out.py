@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,6 +93,18 @@ class Gateway:
 
 
 # --- /gateway/verify on the web processes ----------------------------------------------------------
+def say_when(expires_at: datetime) -> str:
+    """What a reminder's subject says after "expires", as a person reads the calendar in the
+    portal's time zone: "in 20 days, on 2026-12-22", "tomorrow, on ...", "today, at 15:00 UTC"."""
+    local, today = timezone.localtime(expires_at), timezone.localdate()
+    days = (local.date() - today).days
+    if days == 0:
+        return f"today, at {local:%H:%M} {timezone.get_current_timezone_name()}"
+    if days == 1:
+        return f"tomorrow, on {local:%Y-%m-%d}"
+    return f"in {days} days, on {local:%Y-%m-%d}"
+
+
 def verify(port: int, token: str, key: str, api: str) -> tuple[int, str]:
     """Ask one web process about a key as a gateway does: (status, reason or "valid")."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -203,8 +215,7 @@ def test_two_web_processes_two_workers_and_one_beat_send_nothing_twice_and_stop_
             if kind < 6:  # due for a reminder, at the threshold it reached
                 threshold = (30, 7, 1)[kind % 3]
                 expires_at = now + reminder_windows[threshold]
-                when = "tomorrow" if threshold == 1 else f"in {threshold} days"
-                expected_emails[(consumer.email, f"Your API key for {name} expires {when}")] += 1
+                expected_emails[(consumer.email, f"Your API key for {name} expires {say_when(expires_at)}")] += 1
             elif kind < 9:  # past its expiry: the expiry sweep expires it, withdraws it and emails once
                 expires_at = now - timedelta(hours=kind)
                 expected_emails[(consumer.email, f"Your API key for {name} has expired")] += 1
