@@ -1,7 +1,10 @@
-"""Demo connection requests for `make run`: a submitted one and an approved one, so S1 and S2
-can be walked at once. Idempotent."""
+"""Demo data of `make run` above the accounts: a submitted and an approved connection request
+(S1, S2), three APIs with a key of `consumer` each (S3, S6), and the runtime target of the demo
+nginx that serves them (credentials/gateway/demo.py). Idempotent."""
 
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from django.utils import timezone
 
@@ -9,8 +12,11 @@ from approvals import services
 from credentials.connections import services as connection_services
 from credentials.connections.models import ConnectionRequest, Tenant
 from credentials.connections.pasted import parse_tenant_credentials
+from credentials.gateway import demo as demo_gateway
+from credentials.keys import admin_services
 from credentials.keys import services as key_services
-from credentials.keys.models import Api, ApiKey
+from credentials.keys.models import Api, ApiKey, RuntimeTarget
+from credentials.lib import crypto
 from portal.models import Organization, User
 
 DEMO_TENANTS = [
@@ -59,14 +65,14 @@ DEMO_APIS = [
 ]
 
 
-def seed_api_keys(organization: Organization) -> list[str]:
+def seed_api_keys(organization: Organization) -> list[tuple[Api, str]]:
     """Three APIs (renewal by approval, at once, never expiring) and a key of `consumer` for each.
 
-    Returns lines to print: a new demo key's value is shown once, like any key.
+    Returns each new key with its API, to print: a new demo key's value is shown once, like any key.
     """
     consumer = User.objects.get(username="consumer")
     approver = User.objects.get(username="approver")
-    shown = []
+    shown: list[tuple[Api, str]] = []
     for slug, name, description, lifetime, needs_approval, expires_in in DEMO_APIS:
         api, created = Api.objects.get_or_create(
             slug=slug,
@@ -85,10 +91,62 @@ def seed_api_keys(organization: Organization) -> list[str]:
         key, secret, approval = key_services.api_key_request(api=api, consumer=consumer)
         if approval is not None:
             services.approval_decide(approval_request_id=approval.pk, approver=approver, verdict="approve")
-        if expires_in is not None:
+        if lifetime is not None and expires_in is not None:
             # Demo only: keys close to expiry, so renewal and the reminders show something at once.
+            # Issued a lifetime before that expiry: the sweep reminds only keys valid for longer
+            # than a threshold (a key renewed for 30 days gets no 30-day reminder).
+            now = timezone.now()
             ApiKey.objects.filter(pk=key.pk).update(
-                expires_at=timezone.now() + timedelta(days=expires_in, hours=1), updated_at=timezone.now()
+                created_at=now - timedelta(days=lifetime - expires_in),
+                expires_at=now + timedelta(days=expires_in),
+                updated_at=now,
             )
-        shown.append(f"  {name:<22} {secret.value}")
+        shown.append((api, secret.value))
     return shown
+
+
+DEMO_TARGET_NAME = "Demo nginx (make run)"
+
+
+def seed_runtime_target(*, gateway_port: int, token_dir: Path | None) -> RuntimeTarget:
+    """The runtime target of the demo nginx, set on every demo API (the Admin Center's services,
+    audited as `hub-admin`: moving an API to it deploys its keys there).
+
+    Its verify token is stored only hashed, so when token_dir's token file, which nginx includes,
+    is missing or holds another token, the target gets new credentials and the file the new token.
+    Without token_dir no token is written, and none regenerated.
+    """
+    hub_admin = User.objects.get(username="hub-admin")
+    base_url, health_url = demo_gateway.target_urls(gateway_port)
+    target = RuntimeTarget.objects.filter(name=DEMO_TARGET_NAME).first()
+    token = None
+    if target is None:
+        target, credentials = admin_services.runtime_target_create(
+            name=DEMO_TARGET_NAME, base_url=base_url, health_url=health_url, created_by=hub_admin
+        )
+        token = credentials.verify_token
+    else:
+        target = admin_services.runtime_target_update(
+            target_id=target.pk, name=DEMO_TARGET_NAME, base_url=base_url, health_url=health_url, updated_by=hub_admin
+        )
+        if token_dir is not None and not _holds_token_of(token_dir / demo_gateway.TOKEN_FILE_NAME, target):
+            target, credentials = admin_services.runtime_target_regenerate_credentials(
+                target_id=target.pk, regenerated_by=hub_admin
+            )
+            token = credentials.verify_token
+    if token_dir is not None and token is not None:
+        demo_gateway.write_token(token_dir / demo_gateway.TOKEN_FILE_NAME, token)
+    slugs = [slug for slug, *_rest in DEMO_APIS]
+    for api in Api.objects.filter(slug__in=slugs).exclude(runtime_target=target).order_by("pk"):
+        settings = replace(admin_services.ApiSettings.of(api), runtime_target=target)
+        admin_services.api_update(api_id=api.pk, settings=settings, updated_by=hub_admin)
+    return target
+
+
+def _holds_token_of(path: Path, target: RuntimeTarget) -> bool:
+    token = demo_gateway.read_token(path)
+    return (
+        token is not None
+        and token.startswith(f"{target.verify_token_prefix}_")
+        and crypto.verify_secret(token, target.verify_token_digest)
+    )

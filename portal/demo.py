@@ -24,10 +24,19 @@ def seed_accounts() -> Organization:
     organization, _ = Organization.objects.get_or_create(slug="acme", defaults={"name": "Acme Corporation"})
     for username, first, last, user_roles in DEMO_USERS:
         user, _ = User.objects.get_or_create(username=username)
-        user.first_name, user.last_name = first, last
-        user.email = f"{username}@acme.example"
-        user.organization = organization
-        user.set_password(DEMO_PASSWORD)
-        user.save()
+        wanted = {"first_name": first, "last_name": last, "email": f"{username}@acme.example"}
+        changed = [field for field, value in wanted.items() if getattr(user, field) != value]
+        for field in changed:
+            setattr(user, field, wanted[field])
+        if user.organization_id != organization.pk:
+            user.organization = organization
+            changed.append("organization")
+        if not user.check_password(DEMO_PASSWORD):
+            user.set_password(DEMO_PASSWORD)
+            changed.append("password")
+        # Only what differs: a second run writes nothing (a full save would also bump the user's
+        # keys for the gateway, as a save that may change is_active does).
+        if changed:
+            user.save(update_fields=changed)
         user.groups.set(Group.objects.filter(name__in=[str(r) for r in user_roles]))
     return organization

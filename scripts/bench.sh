@@ -10,22 +10,8 @@ die() { printf '\nmake bench: %s\n' "$*" >&2; exit 1; }
 
 # PostgreSQL for every benchmark's database, Redis for the sweep's broker, nginx for the edge,
 # wrk as the load generator.
-packages=(postgresql redis-server nginx-light libnginx-mod-http-set-misc wrk)
-command -v dpkg-query >/dev/null || die "this script installs Debian packages and needs dpkg (Debian or Ubuntu)."
-missing=()
-for package in "${packages[@]}"; do
-  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null)" != installed ]; then
-    missing+=("$package")
-  fi
-done
-if ((${#missing[@]})); then
-  [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}
-  Install them as root, then run make bench again:
-    apt-get update && apt-get install -y ${missing[*]}"
-  printf '\n==> Installing %s\n' "${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+. scripts/debian-packages.sh
+install_debian_packages "make bench" postgresql redis-server nginx-light libnginx-mod-http-set-misc wrk
 
 if [ ! -f .venv/.bench-installed ] || [ bench/requirements.txt -nt .venv/.bench-installed ]; then
   printf '\n==> Installing the benchmarks-only libraries (bench/requirements.txt)\n'

@@ -15,24 +15,9 @@ die() { printf '\nmake test: %s\n' "$*" >&2; exit 1; }
 # --- Debian packages ----------------------------------------------------------------------------
 # PostgreSQL and Redis for the integration tests, Chromium and a font for the browser tests,
 # nginx for the tests behind a reverse proxy (set-misc: the HMAC of the edge cache key).
-packages=(redis-server postgresql chromium nginx-light libnginx-mod-http-set-misc fonts-dejavu-core)
-command -v dpkg-query >/dev/null || die "this script installs Debian packages and needs dpkg (Debian or Ubuntu)."
-missing=()
-for package in "${packages[@]}"; do
-  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null)" != installed ]; then
-    missing+=("$package")
-  fi
-done
-if ((${#missing[@]})); then
-  if [ "$(id -u)" != 0 ]; then
-    die "missing Debian packages: ${missing[*]}
-  Install them as root, then run make test again:
-    apt-get update && apt-get install -y ${missing[*]}"
-  fi
-  say "Installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+. scripts/debian-packages.sh
+install_debian_packages "make test" redis-server postgresql chromium nginx-light libnginx-mod-http-set-misc \
+  fonts-dejavu-core
 
 pg_bin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1 || true)
 [ -x "$pg_bin/initdb" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin."

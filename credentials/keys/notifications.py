@@ -49,9 +49,10 @@ REMINDER_FIELDS = (
 
 
 def api_key_expiry_reminders(keys: list[dict[str, Any]], *, days: int, dedupe_keys: list[str]) -> list[Draft]:
-    """Remind each key's consumer that it expires in `days` days: drafts for the bulk outbox,
-    rendered when delivered, so their context is plain values taken now. `keys` are rows of
-    REMINDER_FIELDS."""
+    """Remind each key's consumer that its key expires soon: drafts for the bulk outbox, rendered
+    when delivered, so their context is plain values taken now. The email counts the days left
+    itself, from `expires_at`, when it is rendered; `days` is the threshold that was reached (the
+    30-, 7- or 1-day reminder). `keys` are rows of REMINDER_FIELDS."""
     link_path = _my_api_keys()
     drafts = []
     for key, dedupe_key in zip(keys, dedupe_keys, strict=True):

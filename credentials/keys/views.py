@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -47,7 +48,7 @@ def my_api_keys_context(request: HtmxHttpRequest) -> dict[str, object]:
         "open_key_api_ids": selectors.open_key_api_ids(
             consumer=request.user, api_ids={api_key.api_id for api_key in listed.page}
         ),
-        "nav_section": "preferences",
+        "nav_section": "keys",
     }
 
 
@@ -76,16 +77,24 @@ def api_key_rotate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         except services.ApiKeyError as exc:
             form.add_error(None, str(exc))
         else:
+            rotated_out = selectors.key_secret_rotated_out(api_key=api_key)
             return TemplateResponse(
                 request,
                 "credentials/apikey_secret.html",
-                {"api_key": api_key, "secret": secret, "rotated": True, "nav_section": "preferences"},
+                {
+                    "api_key": api_key,
+                    "secret": secret,
+                    "rotated": True,
+                    "rotated_out": rotated_out,
+                    "old_secret_works": bool(rotated_out and rotated_out.valid_until and rotated_out.valid_until > timezone.now()),
+                    "nav_section": "keys",
+                },
             )
     context = {
         "api_key": api_key,
         "form": form,
         "grace_secrets": selectors.key_secret_grace_list(api_key=api_key),
-        "nav_section": "preferences",
+        "nav_section": "keys",
     }
     return TemplateResponse(request, "credentials/apikey_rotate.html", context)
 
@@ -113,7 +122,7 @@ def api_key_request(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     except (services.ApiKeyError, ApprovalRefused) as exc:
         messages.error(request, str(exc))
         return redirect("credentials:api-catalog")
-    context = {"api_key": api_key, "secret": secret, "approval": approval, "nav_section": "preferences"}
+    context = {"api_key": api_key, "secret": secret, "approval": approval, "nav_section": "keys"}
     return TemplateResponse(request, "credentials/apikey_secret.html", context)
 
 

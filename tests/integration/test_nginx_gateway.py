@@ -6,7 +6,6 @@ import hmac
 import http.client
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,12 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from credentials.gateway import demo as demo_gateway
 from credentials.gateway import services as gateway
 from credentials.gateway import views as gateway_views
 from credentials.keys import services as key_services
@@ -32,11 +31,7 @@ from portal import tasks as portal_tasks
 from portal.roles import Role
 from tests.credentials.gateway.helpers import wrong_secret_for
 from tests.factories import UserFactory
-
-NGINX = "/usr/sbin/nginx"
-DEPLOY_CONF = Path(settings.BASE_DIR) / "deploy" / "nginx" / "portico-gateway.conf"
-# Debian's libnginx-mod-http-set-misc and the ndk it needs: the key's HMAC, for the verify cache.
-MODULES = ["/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_set_misc_module.so"]
+from tests.nginx_process import free_ports, stop, wait_for_port
 
 
 @dataclass
@@ -66,43 +61,6 @@ class Nginx:
         return ""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def render(conf: str, replacements: dict[str, str]) -> str:
-    """The deploy file with its EDIT lines set for this test; each must be found exactly once."""
-    for old, new in replacements.items():
-        assert conf.count(old) == 1, f"{DEPLOY_CONF.name} no longer has exactly one {old!r}"
-        conf = conf.replace(old, new)
-    return conf
-
-
-def with_maps_location(conf: str) -> str:
-    """A second API behind the same nginx, as deploy/nginx/README.md says: a copy of the API's
-    location, for /maps/ and the slug `maps`."""
-    start = conf.index("    location / {")
-    block = conf[start : conf.index("\n    }\n", start) + len("\n    }\n")]
-    maps = block.replace("location / {", "location /maps/ {").replace("$portico_api weather;", "$portico_api maps;")
-    assert "maps;" in maps
-    return conf.replace(block, block + "\n" + maps)
-
-
-def wait_for_port(port: int, process: subprocess.Popen, error_log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"nginx exited with {process.returncode}:\n{error_log.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nginx did not listen on 127.0.0.1:{port}:\n{error_log.read_text(errors='replace')}")
-
-
 @pytest.fixture(scope="module")
 def gateway_token() -> crypto.GeneratedSecret:
     return crypto.generate_secret("gw")
@@ -110,66 +68,46 @@ def gateway_token() -> crypto.GeneratedSecret:
 
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory, live_server, make_httpserver: HTTPServer, gateway_token) -> Iterator[Nginx]:
+    missing = demo_gateway.missing_files()
+    if missing:
+        pytest.fail(f"These tests need {', '.join(missing)}: {demo_gateway.INSTALL_COMMAND}", pytrace=False)
     tmp = tmp_path_factory.mktemp("nginx")
     portico_port = int(live_server.url.rsplit(":", 1)[1])
-    (tmp / "gateway-token.conf").write_text(f'map "" $portico_gateway_token {{ default "{gateway_token.value}"; }}\n')
+    token_file = tmp / demo_gateway.TOKEN_FILE_NAME
+    demo_gateway.write_token(token_file, gateway_token.value)
     access_log = tmp / "access.log"
     error_log = tmp / "error.log"
     # nginx's workers (nobody, when the tests run as root) open the cache's files, so its
     # directory's parents must let them through, which pytest's private temp dirs do not.
-    cache_parent = Path(tempfile.mkdtemp(prefix="portico-nginx-cache."))
-    cache_parent.chmod(0o755)
-    cache_dir = cache_parent / "verify"  # nginx creates it, for its workers' user
-    port = free_port()
-    site = render(
-        DEPLOY_CONF.read_text(),
-        {
-            "include /etc/nginx/portico/gateway-token.conf;": f"include {tmp / 'gateway-token.conf'};",
-            "server 127.0.0.1:8000;": f"server 127.0.0.1:{portico_port};",
-            "server 127.0.0.1:9000;": f"server 127.0.0.1:{make_httpserver.port};",
-            "listen 8080;": f"listen 127.0.0.1:{port};",
-            "/var/log/nginx/portico-gateway.log": str(access_log),
-            "/run/nginx-portico-verify": str(cache_dir),
-        },
+    runtime_dir = Path(tempfile.mkdtemp(prefix="portico-nginx-cache."))
+    runtime_dir.chmod(0o755)
+    cache_dir = runtime_dir / "verify"  # nginx creates it, for its workers' user
+    (port,) = free_ports(1)
+    api = f"127.0.0.1:{make_httpserver.port}"
+    # The weather API at / and, as deploy/nginx/README.md says for a second API, maps at /maps/.
+    site = tmp / "portico-gateway.conf"
+    site.write_text(
+        demo_gateway.render_gateway(
+            demo_gateway.SHIPPED_CONF.read_text(),
+            token_file=token_file,
+            portico=f"127.0.0.1:{portico_port}",
+            listen=f"127.0.0.1:{port}",
+            access_log=access_log,
+            cache_dir=cache_dir,
+            locations=[demo_gateway.Location("/", "weather", api), demo_gateway.Location("/maps/", "maps", api)],
+        )
     )
-    (tmp / "portico-gateway.conf").write_text(with_maps_location(site))
-    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / name).mkdir()
-    load_modules = "\n".join(f"load_module {module};" for module in MODULES)
-    (tmp / "nginx.conf").write_text(
-        f"""
-{load_modules}
-worker_processes 1;
-pid {tmp / "nginx.pid"};
-error_log {error_log} info;
-events {{ worker_connections 64; }}
-http {{
-    client_body_temp_path {tmp / "client_body"};
-    proxy_temp_path {tmp / "proxy"};
-    fastcgi_temp_path {tmp / "fastcgi"};
-    uwsgi_temp_path {tmp / "uwsgi"};
-    scgi_temp_path {tmp / "scgi"};
-    include {tmp / "portico-gateway.conf"};
-}}
-"""
-    )
+    (tmp / "nginx.conf").write_text(demo_gateway.nginx_conf(conf_dir=tmp, runtime_dir=runtime_dir, site=site))
     # Stays in pytest's process group, so a Ctrl-C stops it too.
     process = subprocess.Popen(  # noqa: S603 - fixed arguments
-        [NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(error_log), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
+        demo_gateway.nginx_command(tmp), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     try:
         wait_for_port(port, process, error_log)
         yield Nginx(port=port, access_log=access_log, cache_dir=cache_dir)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(cache_parent, ignore_errors=True)
+        stop(process)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

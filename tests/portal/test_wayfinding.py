@@ -29,8 +29,9 @@ def test_my_api_keys_is_in_the_menu_and_on_home_for_consumers_only(client, consu
 
 def test_the_menu_marks_my_api_keys_as_the_current_page(client, consumer):
     client.force_login(consumer)
-    page = client.get("/preferences/api-keys/").content.decode()
-    assert re.search(r'<a href="[^"]+"[^>]*aria-current="page"[^>]*>My API Keys', page)
+    nav = main_nav(client.get("/preferences/api-keys/").content.decode())
+    assert re.search(r'<a href="/preferences/api-keys/"[^>]*aria-current="page"[^>]*>My API Keys', nav)
+    assert nav.count('aria-current="page"') == 1
 
 
 def test_approvers_see_how_many_approvals_wait_for_them(client, approver, organization):
