@@ -6,8 +6,8 @@ from drf_spectacular.views import SpectacularSwaggerView
 from credentials.integration.jsonapi import views as api
 
 credentials_list = api.ApiCredentialViewSet.as_view({"get": "list", "post": "create"})
-credentials_detail = api.ApiCredentialViewSet.as_view(
-    {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+credentials_detail = api.plain_read_first(
+    api.ApiCredentialViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
 )
 
 urlpatterns = [

@@ -1,6 +1,8 @@
 """The JSON:API resources: api_credentials (read and write), roles and organizations (read), their
 relationship links, and the OpenAPI document."""
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -65,6 +67,22 @@ def _service_errors(exc: DjangoValidationError) -> JsonApiErrors:
     return JsonApiErrors(422, errors)
 
 
+def plain_read_first(detail_view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The detail URL of /api/api_credentials: the plain GET of one credential, the API's most
+    frequent call, is answered before DRF builds its view (jsonapi/credential_read.py); everything
+    else, refusals included, goes to the viewset. Keeps the viewset's attributes (csrf_exempt,
+    cls, actions), which Django's CSRF check and the OpenAPI document read."""
+
+    @functools.wraps(detail_view)
+    def view(request: HttpRequest, public_id: str) -> HttpResponse:
+        answered = credential_read.answer(request, public_id)
+        if answered is not None:
+            return answered
+        return detail_view(request, public_id=public_id)
+
+    return view
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List API credentials",
@@ -106,15 +124,6 @@ class ApiCredentialViewSet(JsonApiView, views.ModelViewSet):
     resource_name = "api_credentials"
     pagination_class = Pagination
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # The plain GET of one credential, the API's most frequent call, skips DRF's stack
-        # (jsonapi/credential_read.py); everything else, refusals included, goes through it.
-        if self.action_map.get("get") == "retrieve" and "public_id" in kwargs:
-            answered = credential_read.answer(request, kwargs["public_id"])
-            if answered is not None:
-                return answered
-        return super().dispatch(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[ApiCredential]:
         # One query whatever the page size: role and organization (for include) are joined.
