@@ -16,6 +16,7 @@ from portal import roles
 from portal.decorators import role_required
 from portal.http import HtmxHttpRequest, wants_fragment
 from portal.pagination import list_page
+from portal.second_factor.step_up import step_up_required
 
 PAGE_SIZE = 50  # the Approvals inbox: approvals a page
 
@@ -34,6 +35,7 @@ def connections_pending(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(roles.HUB_ADMIN_PERMS)
+@step_up_required
 def connection_request_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Approve, or reject with a reason, a pending connection request (in place with HTMX)."""
     connection_request = connection_selectors.connection_request_get(pk=pk)
@@ -85,6 +87,7 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(roles.APPROVER_PERMS)
+@step_up_required
 def approval_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Approve, or reject with a reason, in place. Only approvers of this request may."""
     approval = selectors.key_approval_for_decider(user=request.user, pk=pk)

@@ -10,6 +10,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from portal.sso.config import configuration_problems
+
 HASH_KEY_MIN_LENGTH = 32
 HASH_KEY_MIN_DISTINCT = 10
 # Published in this repository (test settings, tests, docs): anyone can read them.
@@ -106,4 +108,16 @@ def check_forwarded_for(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             "PORTICO_TRUST_X_FORWARDED_FOR.",
             id="portico.W001",
         )
+    ]
+
+
+@register(Tags.security)
+def check_single_sign_on(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """portico.E003-E006: single sign-on (PORTICO_OIDC_*, PORTICO_LOCAL_LOGIN) cannot work as configured.
+
+    Run at every start, not only with --deploy: a wrong issuer or group mapping refuses every sign-in.
+    """
+    return [
+        Error(problem, hint=hint, id=check_id)
+        for check_id, problem, hint in configuration_problems(debug=settings.DEBUG)
     ]

@@ -6,6 +6,7 @@ when present; variables already in the environment win over it.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -45,7 +46,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "template_partials.apps.SimpleAppConfig",
+    # The second factor of hub admins and approvers (portal/second_factor/): TOTP apps, recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal",
+    "portal.sso",
+    # After django-otp's plugins: its admin replaces theirs (portal/second_factor/admin.py).
+    "portal.second_factor",
     "credentials",
     "approvals",
 ]
@@ -62,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session's second factor (django-otp), after the user is known.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -141,10 +151,53 @@ AUTH_USER_MODEL = "portal.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# django-axes first: it refuses a throttled log-on before any password is checked.
+# --- Single sign-on (OpenID Connect, portal/sso/, mozilla-django-oidc) ---------------------------
+# The company's OpenID Provider: its endpoints and keys come from <issuer>/.well-known/openid-configuration.
+# The provider registers the redirect URI SITE_URL/oidc/callback/ (and SITE_URL/accounts/login/
+# after log-out). Checked at start-up (portal.checks, portico.E003-E006).
+PORTICO_OIDC_ISSUER = env.str("PORTICO_OIDC_ISSUER", default="")
+PORTICO_OIDC_CLIENT_ID = env.str("PORTICO_OIDC_CLIENT_ID", default="")
+PORTICO_OIDC_CLIENT_SECRET = env.str("PORTICO_OIDC_CLIENT_SECRET", default="")
+# Which provider groups (the `groups` claim) give which Portico role: group=Role,group=Role.
+PORTICO_OIDC_GROUP_ROLES = env.str("PORTICO_OIDC_GROUP_ROLES", default="")
+# The claim that names the user's organization (its slug in Portico).
+PORTICO_OIDC_ORGANIZATION_CLAIM = env.str("PORTICO_OIDC_ORGANIZATION_CLAIM", default="organization")
+PORTICO_OIDC_SCOPES = env.str("PORTICO_OIDC_SCOPES", default="openid email profile groups")
+# Passwords kept by Portico (the demo users, the Django admin); false: single sign-on only.
+PORTICO_LOCAL_LOGIN = env.bool("PORTICO_LOCAL_LOGIN", default=True)
+# What mozilla-django-oidc reads (portal/sso/ finds the endpoints itself, by discovery).
+OIDC_RP_CLIENT_ID = PORTICO_OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = PORTICO_OIDC_CLIENT_SECRET
+OIDC_RP_SCOPES = PORTICO_OIDC_SCOPES
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_TIMEOUT = 10
+# The provider's certificate is checked against the system's CAs, or PORTICO_OUTBOUND_CA_BUNDLE's.
+OIDC_VERIFY_SSL = env.str("PORTICO_OUTBOUND_CA_BUNDLE", default="") or True
+
+# --- Second factor (portal/second_factor/, django-otp) ---------------------------------------------
+# Deciding an approval or a connection request and rolling a runtime target's credentials ask
+# again for a code of the authenticator app (or a recovery code) when the session's last check is
+# older than this. With PORTICO_REQUIRE_SECOND_FACTOR, hub admins and approvers without one are
+# sent to enrol (User Preferences) before those actions.
+PORTICO_STEP_UP_MINUTES = env.int("PORTICO_STEP_UP_MINUTES", default=15)
+PORTICO_REQUIRE_SECOND_FACTOR = env.bool("PORTICO_REQUIRE_SECOND_FACTOR", default=False)
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = SITE_NAME
+# Wrong codes are counted on django-otp's throttling fields and Portico locks attempts after 5 in
+# 15 minutes (portal/second_factor/services.py); django-otp's own 1-2-4-8 s back-off is off.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+
+# django-axes first: it refuses a throttled log-on before any password is checked. ModelBackend
+# checks Portico's passwords (only with PORTICO_LOCAL_LOGIN); the single sign-on backend also
+# answers permission checks (it is a ModelBackend that checks no password).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *(["django.contrib.auth.backends.ModelBackend"] if PORTICO_LOCAL_LOGIN else []),
+    *(["portal.sso.backend.PorticoOIDCBackend"] if PORTICO_OIDC_ISSUER else []),
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -240,6 +293,9 @@ SPECTACULAR_SETTINGS = {
     # /api/docs serves Swagger UI from the sidecar package: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No deep links: Swagger UI puts each one, a link, inside the button that opens its operation
+    # (nested interactive controls, which screen readers and keyboards cannot reach apart).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 
 # --- Internationalization -----------------------------------------------------------------------
@@ -377,6 +433,8 @@ SESSION_COOKIE_HTTPONLY = True
 # nothing (its htmx-config meta). The one inline script and style Portico serves, Swagger UI's set-up
 # on /api/docs (templates/drf_spectacular/swagger_ui.html), carry the response's nonce; a page
 # that uses no nonce gets none in its header. data: images are Swagger UI's icons.
+_issuer = urlsplit(PORTICO_OIDC_ISSUER)
+_issuer_origin = f"{_issuer.scheme}://{_issuer.netloc}" if _issuer.scheme and _issuer.netloc else ""
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -387,7 +445,9 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [NONE],
-        "form-action": [SELF],
+        # The log-out form's answer redirects to the provider's end_session_endpoint (browsers
+        # hold redirects after a form to form-action): the issuer's origin, when single sign-on is on.
+        "form-action": [SELF, *([_issuer_origin] if _issuer_origin else [])],
         "frame-ancestors": [NONE],
     }
 }

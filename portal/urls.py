@@ -1,6 +1,4 @@
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
@@ -9,6 +7,7 @@ from credentials.expiry import views as expiry_views
 from credentials.gateway import views as gateway_views
 from credentials.integration import oauth
 from portal import views
+from portal.sso import views as sso_views
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -17,13 +16,13 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True, extra_context={"site_name": settings.SITE_NAME}),
-        name="login",
-    ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's log-on and log-off, with single sign-on (portal/sso/) beside the passwords.
+    path("accounts/login/", sso_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", sso_views.LogoutView.as_view(), name="logout"),
+    path("oidc/", include("portal.sso.urls")),
     path("preferences/", views.user_preferences, name="user-preferences"),
+    # The second factor (User Preferences > Second factor, and "Confirm it's you").
+    path("", include("portal.second_factor.urls")),
     # The dashboard shows what expires soon, which is the credentials app's to know.
     path("admin-center/", expiry_views.admin_dashboard, name="admin-center"),
     path("admin-center/emails/", views.email_outbox, name="email-outbox"),

@@ -11,7 +11,8 @@ from portal.decorators import role_required
 from portal.forms import AuditFilterForm
 from portal.http import HtmxHttpRequest, wants_fragment
 from portal.models import OutboundEmail
-from portal.selectors import audit_action_choices, audit_event_list, outbound_email_list
+from portal.second_factor.views import preferences_page
+from portal.selectors import audit_action_choices, audit_event_list, outbound_email_list, outbox_owed
 
 
 @require_GET
@@ -23,8 +24,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def user_preferences(request: HtmxHttpRequest) -> HttpResponse:
-    role_names = sorted(request.user.groups.values_list("name", flat=True))
-    return render(request, "portal/user_preferences.html", {"role_names": role_names})
+    # The page, with the Second factor section for hub admins and approvers (portal/second_factor/).
+    return preferences_page(request)
 
 
 @require_GET
@@ -47,6 +48,7 @@ def email_outbox(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "state": state,
         "states": OutboundEmail.State.choices,
+        "owed": outbox_owed(),
         "query": query.urlencode(),
         "admin_section": "emails",
         "nav_section": "admin-center",

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from credentials.connections.models import Tenant
 from credentials.connections.pasted import CredentialsError, TenantCredentials, parse_tenant_credentials
-from credentials.lib import text
+from credentials.lib import outbound, text
 from portal.models import Organization
 
 CREDENTIALS_HELP = (
@@ -17,7 +17,12 @@ CREDENTIALS_HELP = (
 
 class TenantForm(forms.Form):
     alias = forms.CharField(label="API portal alias", max_length=100)
-    url = forms.URLField(label="API portal URL", max_length=500, assume_scheme="https")
+    url = forms.URLField(
+        label="API portal URL",
+        max_length=500,
+        assume_scheme="https",
+        error_messages={"invalid": outbound.HTTPS_URL_INVALID},
+    )
 
     def clean_alias(self) -> str:
         # An identifier picked from lists: NFKC, so a fullwidth twin of an alias meets the

@@ -287,7 +287,7 @@ def _url_problem(name: str, value: str) -> str | None:
         host = parts.hostname
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
     except ValueError:
-        return f'The "{name}" field is not a valid URL.'
+        return f'The "{name}" field is not a valid https:// URL (https is required).'
     if not parts.scheme or not parts.netloc:
         return f'The "{name}" field must be a full URL with a host, such as https://host.example.com.'
     if "@" in parts.netloc:

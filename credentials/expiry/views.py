@@ -16,6 +16,8 @@ def admin_dashboard(request: HtmxHttpRequest) -> HttpResponse:
     weeks = dashboard.expiry_weeks()
     context = {
         "chart": dashboard.expiry_chart(weeks),
+        # A phone's drawing: as wide as a phone's screen, so its type stays readable.
+        "narrow_chart": dashboard.expiry_chart(weeks, width=360, height=260),
         "weeks": weeks,
         "key_total": sum(w.keys for w in weeks),
         "connection_total": sum(w.connections for w in weeks),

@@ -22,6 +22,7 @@ from credentials.lib import crypto
 from portal import roles
 from portal.decorators import role_required
 from portal.http import HtmxHttpRequest, wants_fragment
+from portal.second_factor.step_up import step_up_required
 
 PAGE_SIZE = 25
 
@@ -232,6 +233,7 @@ def runtime_target_retry_failed(request: HtmxHttpRequest, pk: int) -> HttpRespon
 @sensitive_variables("credentials")
 @require_POST
 @role_required(roles.HUB_ADMIN_PERMS)
+@step_up_required
 def runtime_target_regenerate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     target = selectors.runtime_target_get(pk=pk)
     target, credentials = admin_services.runtime_target_regenerate_credentials(

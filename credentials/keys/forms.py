@@ -14,6 +14,7 @@ from credentials.keys import selectors
 from credentials.keys.admin_services import MAX_KEY_LIFETIME_DAYS, ApiSettings
 from credentials.keys.models import Api, ApiKey, RuntimeTarget
 from credentials.lib import outbound, text
+from credentials.templatetags.expiry import expiry_moment
 from portal.models import Organization, User
 
 if TYPE_CHECKING:
@@ -37,6 +38,16 @@ class RotateForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="Clients still using the old secret keep working until then; after that they get 401.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Each grace says until when, counted from now: "1 day (until 2026-12-03 15:00 UTC)".
+        now = timezone.now()
+        field = cast(forms.TypedChoiceField, self.fields["grace"])
+        field.choices = [
+            (value, f"{label} (until {expiry_moment(now + timedelta(seconds=int(value)))})" if int(value) else label)
+            for value, label in GRACE_CHOICES
+        ]
 
 
 LIFETIME_HELP = (
@@ -269,6 +280,7 @@ class RuntimeTargetForm(forms.Form):
         label="Base URL",
         max_length=500,
         assume_scheme="https",
+        error_messages={"invalid": outbound.HTTPS_URL_INVALID},
         help_text="Portico POSTs key deployments to <base URL>/access-keys, signed with the signing secret.",
     )
     health_url = forms.URLField(
@@ -276,6 +288,7 @@ class RuntimeTargetForm(forms.Form):
         max_length=500,
         required=False,
         assume_scheme="https",
+        error_messages={"invalid": outbound.HTTPS_URL_INVALID},
         help_text="Checked to show whether the gateway is up. Leave empty if it has none.",
     )
 

@@ -76,6 +76,11 @@ def key_secret_grace_list(*, api_key: ApiKey) -> QuerySet[KeySecret]:
     return api_key.secrets.filter(valid_until__gt=timezone.now()).order_by("valid_until")
 
 
+def key_secret_rotated_out(*, api_key: ApiKey) -> KeySecret | None:
+    """The secret the key's last rotation replaced (its valid_until says until when it works)."""
+    return api_key.secrets.filter(valid_until__isnull=False).order_by("-created_at", "-pk").first()
+
+
 # --- Admin Center: APIs, their keys, runtime targets ---------------------------------------------
 def api_admin_list() -> QuerySet[Api]:
     """Admin Center > APIs: each API with its provider, approvers, group and runtime target, and its

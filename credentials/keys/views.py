@@ -86,7 +86,9 @@ def api_key_rotate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     "secret": secret,
                     "rotated": True,
                     "rotated_out": rotated_out,
-                    "old_secret_works": bool(rotated_out and rotated_out.valid_until and rotated_out.valid_until > timezone.now()),
+                    "old_secret_works": bool(
+                        rotated_out and rotated_out.valid_until and rotated_out.valid_until > timezone.now()
+                    ),
                     "nav_section": "keys",
                 },
             )

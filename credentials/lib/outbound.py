@@ -149,6 +149,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# What a field says of a value that is not a URL at all (Django's own "Enter a valid URL." does not
+# say which scheme the rule wants).
+HTTPS_URL_INVALID = "Enter a valid https:// URL (https is required)."
+
+
 def scheme_allowed(scheme: str, host: str) -> bool:
     """The URL rule: https, or http to a loopback host when PORTICO_ALLOW_HTTP_LOOPBACK is on."""
     scheme = scheme.lower()

@@ -106,7 +106,8 @@ def key_row(page: Page, api_name: str) -> Locator:
 
 
 def renew_button(scope: Page | Locator) -> Locator:
-    return scope.get_by_role("button", name="Renew", exact=True)
+    # "Renew the Weather API key": the word first, then the row it renews (not "Withdraw renewal").
+    return scope.get_by_role("button", name=re.compile(r"^Renew\b"))
 
 
 def open_approvals(page: Page) -> None:

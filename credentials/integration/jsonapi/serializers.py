@@ -13,6 +13,7 @@ from rest_framework_json_api.relations import ResourceRelatedField
 
 from credentials.integration.metadata import MAX_BYTES as METADATA_MAX_BYTES
 from credentials.integration.models import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, ApiCredential, Role
+from credentials.lib import outbound
 from portal.models import Organization
 
 
@@ -133,7 +134,7 @@ class TextField(drf_serializers.CharField):
 
 
 class HttpsUrlField(drf_serializers.URLField):
-    default_error_messages = {"invalid": "Enter an absolute https URL."}
+    default_error_messages = {"invalid": outbound.HTTPS_URL_INVALID}
 
     def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):

@@ -272,8 +272,8 @@ def test_parse_reports_all_problems_at_once(client_pair):
         ("https://:443/path", 'The "url" field must be a full URL with a host, such as https://host.example.com.'),
         ("https://admin:hunter2@acme.example.com", 'The "url" field must not contain a user name or password.'),
         ("https://token@acme.example.com", 'The "url" field must not contain a user name or password.'),
-        ("https://acme.example.com:99999", 'The "url" field is not a valid URL.'),
-        ("https://[::1", 'The "url" field is not a valid URL.'),
+        ("https://acme.example.com:99999", 'The "url" field is not a valid https:// URL (https is required).'),
+        ("https://[::1", 'The "url" field is not a valid https:// URL (https is required).'),
         ("https://acme example.com", 'The "url" field must be a URL without spaces or line breaks.'),
     ],
 )

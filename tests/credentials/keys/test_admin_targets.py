@@ -191,7 +191,7 @@ def test_the_credentials_page_of_a_target_without_new_credentials_shows_none(cli
 INVALID_TARGETS = [
     pytest.param({"name": ""}, "name", "This field is required.", id="name-missing"),
     pytest.param({"base_url": ""}, "base_url", "This field is required.", id="url-missing"),
-    pytest.param({"base_url": "not a url"}, "base_url", "Enter a valid URL.", id="url-invalid"),
+    pytest.param({"base_url": "not a url"}, "base_url", "Enter a valid https:// URL", id="url-invalid"),
     pytest.param({"base_url": "http://gw.example.com"}, "base_url", "must start with https://", id="url-http"),
     pytest.param({"base_url": "https://u:p@gw.example.com"}, "base_url", "user name or password", id="url-userinfo"),
     pytest.param({"health_url": "ftp://gw.example.com/h"}, "health_url", "must start with https://", id="health-ftp"),
