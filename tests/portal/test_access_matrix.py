@@ -78,6 +78,26 @@ RULES: dict[str, Rule] = {
     "oidc_authentication_init": Rule({"GET": (404,) * 8, "POST": NOT_ALLOWED}),
     "oidc_authentication_callback": Rule({"GET": (404,) * 8, "POST": NOT_ALLOWED}),
     "user-preferences": Rule({"GET": (LOGIN, 200, 200, 200, 200, 200, LOGIN, LOGIN), "POST": NOT_ALLOWED}),
+    # --- User Preferences > Second factor (hub admins and approvers) and "Confirm it's you" ---
+    "second_factor:enrol-start": Rule(
+        {"GET": NOT_ALLOWED, "POST": (LOGIN, 403, 403, 403, REDIRECT, REDIRECT, LOGIN, LOGIN)}
+    ),
+    "second_factor:enrol": Rule(
+        {
+            "GET": (LOGIN, 403, 403, 403, REDIRECT, REDIRECT, LOGIN, LOGIN),
+            "POST": (LOGIN, 403, 403, 403, REDIRECT, REDIRECT, LOGIN, LOGIN),
+        }
+    ),
+    "second_factor:recovery-codes": Rule(
+        {"GET": NOT_ALLOWED, "POST": (LOGIN, 403, 403, 403, REDIRECT, REDIRECT, LOGIN, LOGIN)}
+    ),
+    "second_factor:remove": Rule({"GET": NOT_ALLOWED, "POST": (LOGIN, 403, 403, 403, 200, 200, LOGIN, LOGIN)}),
+    "second_factor:confirm": Rule(
+        {
+            "GET": (LOGIN, REDIRECT, REDIRECT, REDIRECT, REDIRECT, REDIRECT, LOGIN, LOGIN),
+            "POST": (LOGIN, REDIRECT, REDIRECT, REDIRECT, REDIRECT, REDIRECT, LOGIN, LOGIN),
+        }
+    ),
     "manage": Rule({"GET": (LOGIN, 403, 403, 200, 403, 403, LOGIN, LOGIN), "POST": NOT_ALLOWED}),
     "admin-center": Rule({"GET": (LOGIN, 403, 403, 403, 200, 403, LOGIN, LOGIN), "POST": NOT_ALLOWED}),
     "email-outbox": Rule({"GET": (LOGIN, 403, 403, 403, 200, 403, LOGIN, LOGIN), "POST": NOT_ALLOWED}),
