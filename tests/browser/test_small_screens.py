@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from approvals.demo import seed_api_keys, seed_connection_requests
-from tests.browser.helpers import PHONE, assert_accessible, login
+from tests.browser.helpers import DESKTOP, PHONE, assert_accessible, login
 
 ADMIN_CENTER_PAGES = [
     "/admin-center/",
@@ -92,3 +92,16 @@ def test_the_dashboard_chart_is_drawn_for_the_phone_and_its_numbers_are_a_table(
     totals = [int(cell) for cell in table.locator("tbody td:last-child").all_inner_texts()]
     assert sum(totals) >= 2, "the demo's keys that expire soon are counted"
     assert_accessible(page, "the dashboard on a phone")
+
+
+def test_a_tenant_admin_reads_in_full_who_re_establishes_an_expiring_connection(new_page, live_server, demo_data):
+    # At 1280 px too: the sentence in place of a button wraps within the table instead of running
+    # past the card's edge, where the table's scroll box cut it off.
+    page = new_page(DESKTOP)
+    login(page, live_server, "tenant-admin")
+    page.goto(f"{live_server.url}/manage/connectivity/")
+    note = page.get_by_text(re.compile(r"^Expires in \d+ days, on .*: ask a hub admin to re-establish it\.$"))
+    expect(note).to_be_visible()
+    scroll_box = page.locator(".table-wrap").filter(has=note)
+    assert box(note)["x"] + box(note)["width"] <= box(scroll_box)["x"] + box(scroll_box)["width"]
+    assert scroll_box.evaluate("box => box.scrollWidth <= box.clientWidth")

@@ -29,7 +29,7 @@ def approved(tenant, *, days: int) -> ConnectionRequest:
     return ConnectionRequestFactory(
         tenant=tenant,
         status=ConnectionRequest.Status.APPROVED,
-        expires_at=timezone.now() + timedelta(days=days, hours=1),
+        expires_at=timezone.now() + timedelta(days=days),
         decided_at=timezone.now(),
     )
 
