@@ -34,5 +34,5 @@ def key(api, consumer):
         api=api,
         prefix="prt_key_AbCd1234",
         status=ApiKey.Status.ACTIVE,
-        expires_at=timezone.now() + timedelta(days=40, hours=1),
+        expires_at=timezone.now() + timedelta(days=40),
     )
