@@ -30,7 +30,7 @@ from credentials.keys import tasks as key_tasks
 from credentials.keys.deployment import check_target_health
 from credentials.keys.models import ApiKey, RuntimeTarget
 from tests.browser.helpers import login
-from tests.nginx_process import free_ports, stop, wait_for_port
+from tests.subprocesses import free_ports, stop, wait_for_port
 
 # seed_demo prints each new demo key once, as "  <API name>   <key>".
 PRINTED_KEY = re.compile(r"^ +(?P<name>\S.*?) +(?P<key>prt_key_\S+)$", re.MULTILINE)

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.processes import unused_port
+from tests.subprocesses import stop
 
 PROVIDER_DIR = Path(__file__).resolve().parent.parent / "oidc_provider"
 CLIENT_ID = "portico-integration"
@@ -115,9 +116,4 @@ def running_provider(tmp_dir: Path, portal_url: str) -> Iterator[OpenIdProvider]
             time.sleep(0.2)
         yield provider
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)

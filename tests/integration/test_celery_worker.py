@@ -16,6 +16,7 @@ from django.db import connection
 from portal.celery import app as celery_app
 from portal.models import AuditEvent
 from portal.tasks import record_worker_heartbeat
+from tests.subprocesses import stop
 
 BASE_DIR = Path(settings.BASE_DIR)
 CELERY = Path(sys.executable).parent / "celery"
@@ -67,12 +68,7 @@ def celery_worker(transactional_db, tmp_path: Path) -> Iterator[Worker]:
     finally:
         # Warm shutdown first; the worker must be gone before pytest-django flushes the tables
         # and drops the test database it is connected to.
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process, grace=15)
 
 
 def test_a_celery_worker_runs_a_task_sent_through_redis(celery_worker, monkeypatch):

@@ -31,7 +31,7 @@ from portal import tasks as portal_tasks
 from portal.roles import Role
 from tests.credentials.gateway.helpers import wrong_secret_for
 from tests.factories import UserFactory
-from tests.nginx_process import free_ports, stop, wait_for_port
+from tests.subprocesses import free_ports, stop, wait_for_port
 
 
 @dataclass

@@ -1,6 +1,5 @@
-"""Debian's nginx as a test process: free loopback ports for it, and the wait until it listens.
-Shared by the tests of the shipped gateway file (tests/integration/test_nginx_gateway.py) and of
-make run's demo gateway (tests/browser/test_demo_gateway.py)."""
+"""Servers the tests start as processes (nginx, the OpenID Provider, a Celery worker): free
+loopback ports for them, the wait until nginx listens, and the stop."""
 
 import socket
 import subprocess
@@ -34,11 +33,11 @@ def wait_for_port(port: int, process: subprocess.Popen, error_log: Path) -> None
     pytest.fail(f"nginx did not listen on 127.0.0.1:{port}:\n{error_log.read_text(errors='replace')}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    """TERM, then KILL if it has not exited within 10 s."""
+def stop(process: subprocess.Popen, *, grace: float = 10) -> None:
+    """TERM, then KILL if it has not exited within `grace` seconds."""
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
