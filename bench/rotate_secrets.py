@@ -196,14 +196,14 @@ def child_reencrypt_only() -> None:
     django.setup()
     from django.db import connection
 
-    from credentials.lib import crypto
+    from portal import encryption
 
     with connection.cursor() as cursor:
         tokens = []
         for table, column in COLUMNS.items():
             cursor.execute(f"SELECT {column} FROM {table}")  # noqa: S608
             tokens += [token for (token,) in cursor.fetchall()]
-    reencrypt = crypto.reencryptor()
+    reencrypt = encryption.reencryptor()
     started, cpu_started = time.perf_counter(), time.process_time()
     for token in tokens:
         reencrypt(token)

@@ -46,13 +46,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "template_partials.apps.SimpleAppConfig",
-    # The second factor of hub admins and approvers (portal/second_factor/): TOTP apps, recovery codes.
+    # The second factor of hub admins and approvers (portal/second_factor/): its own TOTP model with
+    # an encrypted key, and django-otp's static tokens (stored hashed) as recovery codes.
     "django_otp",
-    "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "portal",
     "portal.sso",
-    # After django-otp's plugins: its admin replaces theirs (portal/second_factor/admin.py).
     "portal.second_factor",
     "credentials",
     "approvals",
@@ -182,11 +181,9 @@ OIDC_VERIFY_SSL = env.str("PORTICO_OUTBOUND_CA_BUNDLE", default="") or True
 # sent to enrol (User Preferences) before those actions.
 PORTICO_STEP_UP_MINUTES = env.int("PORTICO_STEP_UP_MINUTES", default=15)
 PORTICO_REQUIRE_SECOND_FACTOR = env.bool("PORTICO_REQUIRE_SECOND_FACTOR", default=False)
-# The name authenticator apps show beside the account.
-OTP_TOTP_ISSUER = SITE_NAME
 # Wrong codes are counted on django-otp's throttling fields and Portico locks attempts after 5 in
-# 15 minutes (portal/second_factor/services.py); django-otp's own 1-2-4-8 s back-off is off.
-OTP_TOTP_THROTTLE_FACTOR = 0
+# 15 minutes (portal/second_factor/services.py); django-otp's own 1-2-4-8 s back-off is off (the
+# authenticator app's model, portal/second_factor/models.py, turns it off for itself).
 OTP_STATIC_THROTTLE_FACTOR = 0
 
 # django-axes first: it refuses a throttled log-on before any password is checked. ModelBackend

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from credentials.connections.pasted import TenantCredentials
 from credentials.lib import validity, versions
-from credentials.lib.fields import EncryptedJSONField
+from portal.fields import EncryptedJSONField
 from portal.models import Organization
 
 

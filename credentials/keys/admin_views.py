@@ -18,8 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from credentials.keys import admin_services, selectors, services
 from credentials.keys.forms import ApiForm, KeyExpiryForm, KeySearchForm, RuntimeTargetForm
 from credentials.keys.models import ApiKey
-from credentials.lib import crypto
-from portal import roles
+from portal import encryption, roles
 from portal.decorators import role_required
 from portal.http import HtmxHttpRequest, wants_fragment
 from portal.second_factor.step_up import step_up_required
@@ -155,7 +154,7 @@ def _hand_over(request: HtmxHttpRequest, target_pk: int, credentials: admin_serv
     """Keep new credentials for the one page that shows them (Post/Redirect/Get). They cross the
     session store encrypted, and that page takes them out of it."""
     payload = json.dumps({"signing_secret": credentials.signing_secret, "verify_token": credentials.verify_token})
-    request.session[_credentials_session_key(target_pk)] = crypto.encrypt(payload)
+    request.session[_credentials_session_key(target_pk)] = encryption.encrypt(payload)
 
 
 @sensitive_variables("ciphertext")
@@ -164,8 +163,8 @@ def _take_over(request: HtmxHttpRequest, target_pk: int) -> dict[str, str] | Non
     if not ciphertext:
         return None
     try:
-        return json.loads(crypto.decrypt(ciphertext))
-    except crypto.DecryptionError:
+        return json.loads(encryption.decrypt(ciphertext))
+    except encryption.DecryptionError:
         return None
 
 

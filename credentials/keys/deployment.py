@@ -43,8 +43,8 @@ from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import OperationalError as BrokerError
 
 from credentials.keys.models import ApiKey, KeyDeployment, RuntimeTarget
-from credentials.lib import crypto, outbound
-from portal import audit, jobs
+from credentials.lib import outbound
+from portal import audit, encryption, jobs
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def _send(deployment: KeyDeployment) -> _Outcome:
         return _Outcome("retry", str(problem))
     try:
         secret = target.signing_secret
-    except crypto.DecryptionError:
+    except encryption.DecryptionError:
         logger.error("Deployment %s: the signing secret of target %s cannot be decrypted", deployment.pk, target.pk)
         return _Outcome("retry", "Portico could not decrypt this target's signing secret (encryption keys changed?).")
     body = _body(deployment)

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from credentials.lib import validity, versions
-from credentials.lib.fields import EncryptedTextField
+from portal.fields import EncryptedTextField
 from portal.models import Organization
 
 

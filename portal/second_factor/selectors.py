@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import roles
 from portal.models import User
+from portal.second_factor.models import AuthenticatorApp
 
 # The roles whose actions the step-up guards: hub admins and approvers (by permission, as pages check).
 SECOND_FACTOR_PERMS = (*roles.HUB_ADMIN_PERMS, *roles.APPROVER_PERMS)
@@ -17,14 +17,14 @@ def second_factor_applies(*, user: User) -> bool:
     return user.is_active and any(user.has_perm(perm) for perm in SECOND_FACTOR_PERMS)
 
 
-def totp_device(*, user: User) -> TOTPDevice | None:
+def totp_device(*, user: User) -> AuthenticatorApp | None:
     """The user's confirmed authenticator app, if enrolled."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return AuthenticatorApp.objects.filter(user=user, confirmed=True).first()
 
 
-def pending_totp_device(*, user: User) -> TOTPDevice | None:
+def pending_totp_device(*, user: User) -> AuthenticatorApp | None:
     """The authenticator app the user started to enrol and has not confirmed with a code yet."""
-    return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    return AuthenticatorApp.objects.filter(user=user, confirmed=False).order_by("-id").first()
 
 
 def recovery_codes_left(*, user: User) -> int:
@@ -36,7 +36,7 @@ def recovery_codes_left(*, user: User) -> int:
 class SecondFactorStatus:
     """What the "Second factor" section of User Preferences shows."""
 
-    device: TOTPDevice | None
+    device: AuthenticatorApp | None
     pending: bool
     recovery_codes_left: int
 

@@ -1,7 +1,7 @@
 """Writes of the second factor: enrol, check a code (with the throttle), recovery codes, removal.
 
 Throttle: django-otp's throttling fields on the TOTP device (`throttling_failure_count` and
-`throttling_failure_timestamp`, moved by TOTPDevice.verify_token and ThrottlingMixin's
+`throttling_failure_timestamp`, moved by AuthenticatorApp.verify_token and ThrottlingMixin's
 throttle_increment/throttle_reset) count the user's wrong codes, recovery codes included. Portico's
 policy reads them: after FAILURE_LIMIT wrong codes, each within LOCK_MINUTES of the one before,
 every further attempt is refused for LOCK_MINUTES from the last failure, without being checked or
@@ -18,11 +18,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import audit
 from portal.models import User
 from portal.second_factor import codes
+from portal.second_factor.models import AuthenticatorApp
 
 FAILURE_LIMIT = 5
 LOCK_MINUTES = 15
@@ -38,11 +38,11 @@ class SecondFactorError(Exception):
 class Check:
     """A code that passed: the device it matched, and whether it was a recovery code."""
 
-    device: TOTPDevice
+    device: AuthenticatorApp
     recovery_code: bool
 
 
-def _locked_until(device: TOTPDevice) -> datetime | None:
+def _locked_until(device: AuthenticatorApp) -> datetime | None:
     last_failure = device.throttling_failure_timestamp
     if device.throttling_failure_count >= FAILURE_LIMIT and last_failure is not None:
         until = last_failure + timedelta(minutes=LOCK_MINUTES)
@@ -52,7 +52,7 @@ def _locked_until(device: TOTPDevice) -> datetime | None:
 
 
 @sensitive_variables("code")
-def _check_code(*, device: TOTPDevice, code: str, allow_recovery: bool) -> tuple[bool, str]:
+def _check_code(*, device: AuthenticatorApp, code: str, allow_recovery: bool) -> tuple[bool, str]:
     """Check `code` against the locked row `device` (or the user's recovery codes); count a failure.
 
     Returns (passed, how it was refused or matched), for the caller to audit in the same transaction.
@@ -77,7 +77,7 @@ def _check_code(*, device: TOTPDevice, code: str, allow_recovery: bool) -> tuple
     return False, "wrong"
 
 
-def _refusal(device: TOTPDevice, reason: str) -> SecondFactorError:
+def _refusal(device: AuthenticatorApp, reason: str) -> SecondFactorError:
     until = _locked_until(device)
     if until is not None:
         minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
@@ -88,7 +88,7 @@ def _refusal(device: TOTPDevice, reason: str) -> SecondFactorError:
     return SecondFactorError("That code is not right. Enter the current code of your authenticator app.")
 
 
-def _audit_failure(device: TOTPDevice, reason: str, purpose: str) -> None:
+def _audit_failure(device: AuthenticatorApp, reason: str, purpose: str) -> None:
     summary = (
         f"Second factor refused ({purpose}): attempts locked for {LOCK_MINUTES} minutes"
         if reason == "locked" or _locked_until(device) is not None
@@ -103,7 +103,7 @@ def _verify(*, user: User, code: str, purpose: str, pending: bool = False) -> Ch
     failure count and its audit row) when it does not pass."""
     with transaction.atomic():
         device = (
-            TOTPDevice.objects.select_for_update()
+            AuthenticatorApp.objects.select_for_update()
             .filter(user=user, confirmed=not pending)
             .order_by("-id")
             .select_related("user")
@@ -119,11 +119,11 @@ def _verify(*, user: User, code: str, purpose: str, pending: bool = False) -> Ch
     return Check(device=device, recovery_code=how == "recovery")
 
 
-def second_factor_enrol_start(*, user: User) -> TOTPDevice:
+def second_factor_enrol_start(*, user: User) -> AuthenticatorApp:
     """A new, unconfirmed authenticator app with a fresh random key (any earlier unconfirmed one goes)."""
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-        return TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
+        AuthenticatorApp.objects.filter(user=user, confirmed=False).delete()
+        return AuthenticatorApp.objects.create(user=user, name=TOTP_NAME, confirmed=False)
 
 
 def _new_recovery_codes(user: User) -> list[str]:
@@ -137,13 +137,13 @@ def _new_recovery_codes(user: User) -> list[str]:
 
 
 @sensitive_variables("code", "new")
-def second_factor_enrol_confirm(*, user: User, code: str) -> tuple[TOTPDevice, list[str]]:
+def second_factor_enrol_confirm(*, user: User, code: str) -> tuple[AuthenticatorApp, list[str]]:
     """Confirm the pending authenticator app with its current code; returns it and 10 new recovery
     codes (stored hashed, returned only here). Audited; SecondFactorError if the code is refused."""
     check = _verify(user=user, code=code, purpose="enrolment", pending=True)
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().get(pk=check.device.pk)
-        TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
+        device = AuthenticatorApp.objects.select_for_update().get(pk=check.device.pk)
+        AuthenticatorApp.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.created_at = timezone.now()  # "enrolled since": the confirmation, not the start
         device.save(update_fields=["confirmed", "created_at"])
@@ -158,7 +158,7 @@ def second_factor_enrol_confirm(*, user: User, code: str) -> tuple[TOTPDevice, l
 
 
 @sensitive_variables("code")
-def second_factor_step_up(*, user: User, code: str) -> TOTPDevice:
+def second_factor_step_up(*, user: User, code: str) -> AuthenticatorApp:
     """Check the user's code before a guarded action ("Confirm it's you"). Audited either way."""
     check = _verify(user=user, code=code, purpose="step-up")
     with transaction.atomic():
@@ -178,7 +178,7 @@ def second_factor_step_up(*, user: User, code: str) -> TOTPDevice:
 def recovery_codes_regenerate(*, user: User) -> list[str]:
     """Replace the user's recovery codes with 10 new ones (returned once, stored hashed). Audited."""
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        device = AuthenticatorApp.objects.select_for_update().filter(user=user, confirmed=True).first()
         if device is None:
             raise SecondFactorError("Set up an authenticator app first.")
         new = _new_recovery_codes(user)
@@ -202,5 +202,5 @@ def second_factor_remove(*, user: User, code: str) -> None:
             actor=user,
             summary="Removed the authenticator app and the recovery codes",
         )
-        TOTPDevice.objects.filter(user=user).delete()
+        AuthenticatorApp.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()

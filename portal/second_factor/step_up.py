@@ -20,14 +20,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.second_factor import selectors
+from portal.second_factor.models import AuthenticatorApp
 
 SESSION_KEY = "portico_second_factor_checked_at"
 
 
-def mark_checked(request: HttpRequest, device: TOTPDevice) -> None:
+def mark_checked(request: HttpRequest, device: AuthenticatorApp) -> None:
     """The session's user just proved their second factor: guarded actions pass for a while."""
     django_otp.login(request, device)
     request.session[SESSION_KEY] = timezone.now().timestamp()

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
 from credentials.lib import crypto
+from portal import encryption
 from portal.audit import AuditContextMiddleware, SecretInAuditSummary, record
 from portal.models import AuditEvent, AuditLogIsAppendOnly
 
@@ -147,7 +148,7 @@ def test_record_refuses_a_summary_containing_a_pem_private_key(db, pem):
 
 
 def test_record_refuses_a_summary_containing_an_encrypted_secret(db):
-    token = crypto.encrypt("client-secret")
+    token = encryption.encrypt("client-secret")
 
     with pytest.raises(SecretInAuditSummary):
         record_in_transaction(action="connection.submitted", summary=f"stored {token}")

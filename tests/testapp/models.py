@@ -1,6 +1,6 @@
 from django.db import models
 
-from credentials.lib.fields import EncryptedJSONField, EncryptedTextField
+from portal.fields import EncryptedJSONField, EncryptedTextField
 
 
 class SecretNote(models.Model):

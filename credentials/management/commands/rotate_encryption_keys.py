@@ -14,16 +14,16 @@ from typing import Any, cast
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
 
-from credentials.lib import crypto
-from credentials.lib.fields import EncryptedTextField, encrypted_fields
 from credentials.lib.hot_reads import server_bound_cursor
+from portal import encryption
+from portal.fields import EncryptedTextField, encrypted_fields
 
 # Rows read and written at a time: one SELECT and one UPDATE each. Its UPDATE locks its rows for
 # about a tenth of a second. Two batches are in memory at once (one written, the next re-encrypted):
 # some 50 MB if every row held a certificate and key (about 6 KB of ciphertext, old and new).
 BATCH = 2_000
 
-Reencrypt = Callable[[str], str | None]  # crypto.reencryptor()
+Reencrypt = Callable[[str], str | None]  # encryption.reencryptor()
 Changes = list[tuple[Any, str, str]]  # (primary key, old token, new token) of a batch's rows
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be rotated.")
 
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
-        reencrypt = crypto.reencryptor()  # refuses a wrong key configuration before any row is read
+        reencrypt = encryption.reencryptor()  # refuses a wrong key configuration before any row is read
         total = 0
         # One helper thread re-encrypts a batch while this one writes the batch before: the write
         # waits on the database with the GIL released, so the two overlap when the database has a
@@ -113,7 +113,7 @@ class Column:
         for pk, token in rows:
             try:
                 reencrypted = reencrypt(token)
-            except crypto.DecryptionError as exc:
+            except encryption.DecryptionError as exc:
                 raise CommandError(
                     f"{self.label} of row {pk} cannot be decrypted with any key of PORTICO_ENCRYPTION_KEYS "
                     "(a key no longer configured, or an altered value). Its batch was left as it was; "

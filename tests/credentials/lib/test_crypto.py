@@ -10,7 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from credentials.lib import crypto
-from credentials.lib.crypto import DecryptionError, MalformedSecret, generate_secret, secret_prefix, verify_secret
+from credentials.lib.crypto import MalformedSecret, generate_secret, secret_prefix, verify_secret
+from portal import encryption
+from portal.encryption import DecryptionError
 
 SECRET_SHAPE = re.compile(r"^prt_key_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}$")
 
@@ -31,28 +33,28 @@ def change_one_char(value: str, position: int) -> str:
     "plaintext", ["s3cr3t-VALUE-123=", "", "naïve ünïcødé 🔑", "x" * 10_000], ids=["ascii", "empty", "unicode", "long"]
 )
 def test_encrypt_then_decrypt_gives_back_the_plaintext(plaintext):
-    assert crypto.decrypt(crypto.encrypt(plaintext)) == plaintext
+    assert encryption.decrypt(encryption.encrypt(plaintext)) == plaintext
 
 
 def test_the_ciphertext_does_not_contain_the_plaintext():
-    ciphertext = crypto.encrypt("s3cr3t-VALUE-123=")
+    ciphertext = encryption.encrypt("s3cr3t-VALUE-123=")
 
     assert "s3cr3t" not in ciphertext
     assert ciphertext != "s3cr3t-VALUE-123="
 
 
 def test_encrypting_the_same_plaintext_twice_gives_different_ciphertexts():
-    assert crypto.encrypt("s3cr3t") != crypto.encrypt("s3cr3t")
+    assert encryption.encrypt("s3cr3t") != encryption.encrypt("s3cr3t")
 
 
 def test_encrypt_uses_the_newest_key(settings):
     newest, older = new_key(), new_key()
     settings.PORTICO_ENCRYPTION_KEYS = [newest, older]
 
-    ciphertext = crypto.encrypt("s3cr3t")
+    ciphertext = encryption.encrypt("s3cr3t")
 
     assert Fernet(newest.encode()).decrypt(ciphertext.encode()) == b"s3cr3t"
-    assert crypto.encrypted_with_newest_key(ciphertext)
+    assert encryption.encrypted_with_newest_key(ciphertext)
 
 
 def test_decrypt_reads_a_ciphertext_made_under_an_older_key(settings):
@@ -60,36 +62,36 @@ def test_decrypt_reads_a_ciphertext_made_under_an_older_key(settings):
     ciphertext = Fernet(older.encode()).encrypt(b"s3cr3t").decode()
     settings.PORTICO_ENCRYPTION_KEYS = [newest, older]
 
-    assert crypto.decrypt(ciphertext) == "s3cr3t"
-    assert not crypto.encrypted_with_newest_key(ciphertext)
+    assert encryption.decrypt(ciphertext) == "s3cr3t"
+    assert not encryption.encrypted_with_newest_key(ciphertext)
 
 
 def test_decrypt_refuses_a_ciphertext_made_under_an_unknown_key():
     ciphertext = Fernet(new_key().encode()).encrypt(b"s3cr3t").decode()
 
     with pytest.raises(DecryptionError):
-        crypto.decrypt(ciphertext)
+        encryption.decrypt(ciphertext)
 
 
 def test_decrypt_refuses_a_tampered_ciphertext():
-    ciphertext = crypto.encrypt("s3cr3t")
+    ciphertext = encryption.encrypt("s3cr3t")
     tampered = change_one_char(ciphertext, len(ciphertext) // 2)
 
     with pytest.raises(DecryptionError):
-        crypto.decrypt(tampered)
+        encryption.decrypt(tampered)
 
 
 @pytest.mark.parametrize("stored", ["s3cr3t", "", "not base64 at all!"])
 def test_decrypt_refuses_text_that_is_not_a_ciphertext(stored):
     with pytest.raises(DecryptionError):
-        crypto.decrypt(stored)
+        encryption.decrypt(stored)
 
 
 def test_the_decryption_error_does_not_repeat_the_ciphertext():
     ciphertext = Fernet(new_key().encode()).encrypt(b"s3cr3t").decode()
 
     with pytest.raises(DecryptionError) as error:
-        crypto.decrypt(ciphertext)
+        encryption.decrypt(ciphertext)
 
     assert ciphertext not in str(error.value)
 
@@ -99,14 +101,14 @@ def test_rotate_re_encrypts_under_the_newest_key(settings):
     ciphertext = Fernet(older.encode()).encrypt(b"s3cr3t").decode()
     settings.PORTICO_ENCRYPTION_KEYS = [newest, older]
 
-    rotated = crypto.rotate(ciphertext)
+    rotated = encryption.rotate(ciphertext)
 
     assert Fernet(newest.encode()).decrypt(rotated.encode()) == b"s3cr3t"
 
 
 def test_rotate_refuses_a_ciphertext_no_key_opens():
     with pytest.raises(DecryptionError):
-        crypto.rotate(Fernet(new_key().encode()).encrypt(b"s3cr3t").decode())
+        encryption.rotate(Fernet(new_key().encode()).encrypt(b"s3cr3t").decode())
 
 
 @pytest.mark.parametrize(
@@ -120,7 +122,7 @@ def test_rotate_refuses_a_ciphertext_no_key_opens():
     ],
     ids=["empty", "garbage", "second-key-garbage", "truncated", "a-string-not-a-list"],
 )
-@pytest.mark.parametrize("use", [crypto.encrypt, crypto.decrypt, crypto.encrypted_with_newest_key])
+@pytest.mark.parametrize("use", [encryption.encrypt, encryption.decrypt, encryption.encrypted_with_newest_key])
 def test_a_wrong_key_configuration_is_refused_with_a_clear_message(keys, message, use):
     with override_settings(PORTICO_ENCRYPTION_KEYS=keys), pytest.raises(ImproperlyConfigured) as error:
         use("gAAAAABnot-a-real-token")
@@ -134,7 +136,7 @@ def test_the_keys_may_carry_spaces_from_the_environment(settings):
     key = new_key()
     settings.PORTICO_ENCRYPTION_KEYS = [f" {key} "]
 
-    assert Fernet(key.encode()).decrypt(crypto.encrypt("s3cr3t").encode()) == b"s3cr3t"
+    assert Fernet(key.encode()).decrypt(encryption.encrypt("s3cr3t").encode()) == b"s3cr3t"
 
 
 # --- Secrets Portico verifies: generated keys and keyed hashes ------------------------------------

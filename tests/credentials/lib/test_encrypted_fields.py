@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from credentials.keys.models import RuntimeTarget
-from credentials.lib import crypto
-from credentials.lib.crypto import DecryptionError
-from credentials.lib.fields import EncryptedJSONField, EncryptedTextField, encrypted_fields
+from portal import encryption
+from portal.encryption import DecryptionError
+from portal.fields import EncryptedJSONField, EncryptedTextField, encrypted_fields
 from tests.factories import RuntimeTargetFactory
 from tests.testapp.models import SecretNote
 
@@ -57,7 +57,7 @@ def test_the_database_column_never_holds_the_plaintext(note):
     assert "json-s3cr3t" not in data
     assert "clientId" not in data
     # It is a real ciphertext of the value, not something else.
-    assert crypto.decrypt(body) == PLAINTEXT
+    assert encryption.decrypt(body) == PLAINTEXT
 
 
 def test_an_update_through_the_queryset_is_encrypted_too(note):

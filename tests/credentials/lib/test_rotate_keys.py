@@ -9,9 +9,9 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from credentials.lib import crypto
-from credentials.lib.crypto import DecryptionError
 from credentials.management.commands import rotate_encryption_keys
+from portal import encryption
+from portal.encryption import DecryptionError
 from tests.testapp.models import SecretNote
 
 
@@ -292,7 +292,7 @@ def test_the_output_shows_no_secret_and_no_ciphertext(notes_under_old_key, setti
 def test_reencrypt_moves_a_token_of_any_older_key_to_the_newest(settings):
     newest, middle, oldest = (Fernet.generate_key().decode() for _ in range(3))
     settings.PORTICO_ENCRYPTION_KEYS = [newest, middle, oldest]
-    reencrypt = crypto.reencryptor()
+    reencrypt = encryption.reencryptor()
 
     for key in (middle, oldest):
         token = Fernet(key.encode()).encrypt(b"s3cr3t").decode()
@@ -302,7 +302,7 @@ def test_reencrypt_moves_a_token_of_any_older_key_to_the_newest(settings):
 def test_reencrypt_leaves_a_token_under_the_newest_key_alone_even_if_that_key_is_listed_again(settings):
     newest, older = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.PORTICO_ENCRYPTION_KEYS = [newest, older, f" {newest} "]
-    reencrypt = crypto.reencryptor()
+    reencrypt = encryption.reencryptor()
 
     assert reencrypt(Fernet(newest.encode()).encrypt(b"s3cr3t").decode()) is None
 
@@ -314,7 +314,7 @@ def test_reencrypt_refuses_a_token_no_configured_key_opens(settings, stored):
         stored = Fernet(Fernet.generate_key()).encrypt(b"s3cr3t").decode()
 
     with pytest.raises(DecryptionError) as error:
-        crypto.reencryptor()(stored)
+        encryption.reencryptor()(stored)
 
     assert stored not in str(error.value) or not stored
 
@@ -323,4 +323,4 @@ def test_reencryptor_refuses_a_wrong_key_configuration_before_any_token(settings
     settings.PORTICO_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), "not-a-fernet-key"]
 
     with pytest.raises(ImproperlyConfigured, match="PORTICO_ENCRYPTION_KEYS: key 2 is not a valid Fernet key"):
-        crypto.reencryptor()
+        encryption.reencryptor()

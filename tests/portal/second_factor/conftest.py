@@ -7,22 +7,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from credentials.keys import services as key_services
 from portal.models import User
+from portal.second_factor.models import AuthenticatorApp
 from tests.factories import ApiFactory
 
 RECOVERY_CODE = re.compile(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def app_code(device: TOTPDevice) -> str:
+def app_code(device: AuthenticatorApp) -> str:
     """The code the user's authenticator app shows now (the clock is time_machine's)."""
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
 
-def wrong_code(device: TOTPDevice) -> str:
+def wrong_code(device: AuthenticatorApp) -> str:
     right = int(app_code(device))
     return f"{(right + 500_000) % 1_000_000:06d}"
 
@@ -39,7 +39,7 @@ def clock(time_machine):
 class Enrolled:
     client: Client
     user: User
-    device: TOTPDevice
+    device: AuthenticatorApp
     recovery_codes: list[str]
 
     def code(self) -> str:
@@ -51,7 +51,7 @@ def enrol(client: Client, user: User, clock) -> Enrolled:
     """Log on and enrol an authenticator app through User Preferences, as the user would."""
     client.force_login(user)
     assert client.post("/preferences/second-factor/start/").status_code == 302
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = AuthenticatorApp.objects.get(user=user, confirmed=False)
     response = client.post("/preferences/second-factor/enrol/", {"code": app_code(device)})
     assert response.status_code == 200, response.content
     clock.shift(timedelta(seconds=30))  # the next code the app shows

@@ -2,12 +2,13 @@
 
 from base64 import b32encode
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.models import AuditEvent
+from portal.second_factor.models import AuthenticatorApp
 from tests.portal.second_factor.conftest import RECOVERY_CODE, app_code, wrong_code
 
 PREFERENCES = "/preferences/"
@@ -32,13 +33,13 @@ def test_other_roles_see_no_second_factor_and_may_not_enrol(client, consumer):
     client.force_login(consumer)
     assert "Second factor" not in client.get(PREFERENCES).content.decode()
     assert client.post(START).status_code == 403
-    assert not TOTPDevice.objects.exists()
+    assert not AuthenticatorApp.objects.exists()
 
 
 def test_the_enrol_page_shows_the_key_as_text_and_as_an_inline_svg_qr_code(client, hub_admin):
     client.force_login(hub_admin)
     client.post(START)
-    device = TOTPDevice.objects.get(user=hub_admin)
+    device = AuthenticatorApp.objects.get(user=hub_admin)
     response = client.get(ENROL)
     page = response.content.decode()
     assert "no-store" in response["Cache-Control"]
@@ -52,7 +53,7 @@ def test_the_enrol_page_shows_the_key_as_text_and_as_an_inline_svg_qr_code(clien
 def test_a_wrong_code_does_not_enrol_and_the_apps_code_does(client, hub_admin, clock):
     client.force_login(hub_admin)
     client.post(START)
-    device = TOTPDevice.objects.get(user=hub_admin)
+    device = AuthenticatorApp.objects.get(user=hub_admin)
 
     refused = client.post(ENROL, {"code": wrong_code(device)})
     assert refused.status_code == 200
@@ -127,11 +128,11 @@ def test_removing_the_second_factor_asks_for_a_current_code(enrolled_hub_admin):
     refused = client.post("/preferences/second-factor/remove/", {"code": wrong_code(enrolled_hub_admin.device)})
     assert refused.status_code == 200
     assert "That code is not right" in refused.content.decode()
-    assert TOTPDevice.objects.filter(user=enrolled_hub_admin.user).exists()
+    assert AuthenticatorApp.objects.filter(user=enrolled_hub_admin.user).exists()
 
     response = client.post("/preferences/second-factor/remove/", {"code": enrolled_hub_admin.code()}, follow=True)
     assert "Your second factor is removed" in response.content.decode()
-    assert not TOTPDevice.objects.filter(user=enrolled_hub_admin.user).exists()
+    assert not AuthenticatorApp.objects.filter(user=enrolled_hub_admin.user).exists()
     assert not StaticToken.objects.filter(device__user=enrolled_hub_admin.user).exists()
     assert AuditEvent.objects.filter(action="second_factor.removed", actor=enrolled_hub_admin.user).count() == 1
 
@@ -169,4 +170,30 @@ def test_four_wrong_codes_do_not_lock(enrolled_approver, clock):
 def test_enrolling_again_without_removing_is_refused(enrolled_hub_admin):
     response = enrolled_hub_admin.client.post(START, follow=True)
     assert "You already have a second factor" in response.content.decode()
-    assert TOTPDevice.objects.filter(user=enrolled_hub_admin.user).count() == 1
+    assert AuthenticatorApp.objects.filter(user=enrolled_hub_admin.user).count() == 1
+
+
+def test_the_apps_key_is_encrypted_at_rest_and_rotated_with_the_other_secrets(enrolled_hub_admin, settings, clock):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+    from django.db import connection
+
+    def stored_key() -> str:
+        with connection.cursor() as cursor:
+            table = AuthenticatorApp._meta.db_table
+            cursor.execute(f"SELECT key FROM {table} WHERE id = %s", [enrolled_hub_admin.device.pk])  # noqa: S608
+            return cursor.fetchone()[0]
+
+    hex_key = enrolled_hub_admin.device.key
+    before = stored_key()
+    assert hex_key not in before
+    assert Fernet(settings.PORTICO_ENCRYPTION_KEYS[0].encode()).decrypt(before.encode()).decode() == hex_key
+
+    new_key = Fernet.generate_key().decode()
+    settings.PORTICO_ENCRYPTION_KEYS = [new_key, *settings.PORTICO_ENCRYPTION_KEYS]
+    call_command("rotate_encryption_keys", stdout=StringIO())
+
+    assert Fernet(new_key.encode()).decrypt(stored_key().encode()).decode() == hex_key
+    # The app's codes still pass after the rotation.
+    response = enrolled_hub_admin.client.post("/confirm-its-you/", {"code": enrolled_hub_admin.code()})
+    assert response.status_code == 302

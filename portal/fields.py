@@ -12,7 +12,7 @@ from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import models
 from django.db.models.expressions import Combinable
 
-from credentials.lib import crypto
+from portal import encryption
 
 # How every Fernet token begins (version byte 0x80, then a timestamp): not a secret.
 FERNET_TOKEN_START = "gAAAAA"  # noqa: S105
@@ -44,25 +44,25 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value: Any) -> Any:
         if value is None:
             return None
-        return crypto.encrypt(self.to_plaintext(value))
+        return encryption.encrypt(self.to_plaintext(value))
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
             return None
-        return self.from_plaintext(crypto.decrypt(value))
+        return self.from_plaintext(encryption.decrypt(value))
 
     def to_python(self, value: Any) -> Any:
         # What value_to_string wrote (loaddata): a Fernet token under the configured keys.
         if isinstance(value, str) and value.startswith(FERNET_TOKEN_START):
             try:
-                return self.from_plaintext(crypto.decrypt(value))
-            except crypto.DecryptionError:
+                return self.from_plaintext(encryption.decrypt(value))
+            except encryption.DecryptionError:
                 pass
         return value
 
     def value_to_string(self, obj: models.Model) -> str:
         """What serializers write (dumpdata, fixtures): the ciphertext, never the plaintext."""
-        return crypto.encrypt(self.to_plaintext(self.value_from_object(obj)))
+        return encryption.encrypt(self.to_plaintext(self.value_from_object(obj)))
 
 
 class EncryptedJSONField(EncryptedTextField):
