@@ -85,17 +85,25 @@ def _rotation_fernets(keys: tuple[str, ...]) -> tuple[Fernet, tuple[Fernet, ...]
     return Fernet(newest), tuple(Fernet(key) for key in dict.fromkeys(older))
 
 
-def reencryptor() -> Callable[[str], str | None]:
+def rotation_keys() -> tuple[str, ...]:
+    """The configured keys, newest first, for reencrypt_many(); refuses a wrong configuration with
+    ImproperlyConfigured, as encrypt() does."""
+    keys = _configured_keys()
+    _rotation_fernets(keys)
+    return keys
+
+
+def reencryptor(keys: tuple[str, ...] | None = None) -> Callable[[str], str | None]:
     """For key rotation: a function that re-encrypts a ciphertext under the newest key, or returns
     None when it already is under it; it raises DecryptionError if no configured key opens it.
 
-    The configuration is read (and refused with ImproperlyConfigured) once, here. A token is
-    decrypted only by the key that opens it and encrypted once by the newest: the older keys are
-    tried first, newest of them first, because a rotation meets mostly those; the newest key only
-    checks the signature of what no older key opens. (MultiFernet.rotate tries every key in order,
-    newest first, and re-encrypts even what is under the newest key already.)
+    The configuration (or `keys`, newest first) is read, and refused with ImproperlyConfigured,
+    once, here. A token is decrypted only by the key that opens it and encrypted once by the
+    newest: the older keys are tried first, newest of them first, because a rotation meets mostly
+    those; the newest key only checks the signature of what no older key opens. (MultiFernet.rotate
+    tries every key in order, newest first, and re-encrypts even what is under the newest key.)
     """
-    newest, older = _rotation_fernets(_configured_keys())
+    newest, older = _rotation_fernets(_configured_keys() if keys is None else keys)
 
     def reencrypt(ciphertext: str) -> str | None:
         token = ciphertext.encode()
@@ -112,6 +120,20 @@ def reencryptor() -> Callable[[str], str | None]:
         return None
 
     return reencrypt
+
+
+def reencrypt_many(keys: tuple[str, ...], ciphertexts: list[str]) -> tuple[list[str | None], int | None]:
+    """reencryptor(keys) over a batch, for a process of its own (it reads no settings): the new
+    tokens (None where a token is under the newest key already), and the position of the first
+    token no key opens (None if every one opened), where it stopped."""
+    reencrypt = reencryptor(keys)
+    done: list[str | None] = []
+    for ciphertext in ciphertexts:
+        try:
+            done.append(reencrypt(ciphertext))
+        except DecryptionError:
+            return done, len(done)
+    return done, None
 
 
 def encrypted_with_newest_key(ciphertext: str) -> bool:

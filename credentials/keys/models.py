@@ -24,7 +24,7 @@ class RuntimeTarget(models.Model):
         UP = "up", "Up"
         DOWN = "down", "Down"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)  # unique: see Meta
     base_url = models.URLField(
         "Base URL", max_length=500, help_text="Deployments are POSTed to <base URL>/access-keys."
     )
@@ -32,8 +32,8 @@ class RuntimeTarget(models.Model):
     # Portico signs deployments with it (HMAC-SHA256): a secret Portico uses, so encrypted.
     signing_secret = EncryptedTextField()
     # The target authenticates to /gateway/verify with a Portico token (prt_gw_...): verified only,
-    # so a keyed hash. Indexed prefix: the verify endpoint looks the target up by it.
-    verify_token_prefix = models.CharField(max_length=40, unique=True)
+    # so a keyed hash. Unique prefix (see Meta): the verify endpoint looks the target up by it.
+    verify_token_prefix = models.CharField(max_length=40)
     verify_token_digest = models.CharField(max_length=64)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
     health_checked_at = models.DateTimeField(null=True, blank=True)
@@ -45,7 +45,11 @@ class RuntimeTarget(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(health__in=["unknown", "up", "down"]), name="runtime_target_health_valid"
-            )
+            ),
+            # Constraints, not unique=True: that adds a second (LIKE) index per column that no query
+            # uses and every write of the row pays for (a key rotation rewrites every row).
+            models.UniqueConstraint(fields=["name"], name="runtime_target_name_unique"),
+            models.UniqueConstraint(fields=["verify_token_prefix"], name="runtime_target_verify_token_prefix_unique"),
         ]
 
     def __str__(self) -> str:

@@ -21,6 +21,7 @@ from credentials.keys import services as key_services
 from credentials.keys.models import Api, ApiKey, RuntimeTarget
 from portal.models import User
 from tests.browser.helpers import assert_accessible, login
+from tests.browser.test_second_factor import enrol, enter_code, expect_code_refused, start_enrolment, wrong_code
 from tests.factories import ApiFactory, RuntimeTargetFactory
 
 CONNECTIVITY_TILE = "Establish API Portal Connectivity with API Business Hub Enterprise"
@@ -298,6 +299,36 @@ def approved_requests(page: Page, portal: Portal) -> None:
     expect(page.get_by_role("heading", name="API Management Connections", level=1)).to_be_visible()
 
 
+def second_factor_enrol(page: Page, portal: Portal) -> None:
+    start_enrolment(page)
+
+
+def second_factor_enrol_refused(page: Page, portal: Portal) -> None:
+    enter_code(page, wrong_code(start_enrolment(page)), "Confirm and finish")
+    expect_code_refused(page)
+
+
+def recovery_codes_shown(page: Page, portal: Portal) -> None:
+    enrol(page)
+
+
+def enrolled_then(path: str, heading: str) -> Callable[[Page, Portal], None]:
+    """Enrols the user's authenticator app, then opens `path`."""
+
+    def go(page: Page, portal: Portal) -> None:
+        enrol(page)
+        visit(path, heading)(page, portal)
+
+    return go
+
+
+def confirm_refused(page: Page, portal: Portal) -> None:
+    key = enrol(page).key
+    visit(reverse("second_factor:confirm"), "Confirm it's you")(page, portal)
+    enter_code(page, wrong_code(key), "Confirm")
+    expect_code_refused(page)
+
+
 @dataclass(frozen=True)
 class State:
     id: str
@@ -426,6 +457,17 @@ STATES = [
         visit(lambda p: reverse("credentials:runtime-target-edit", args=[p.target.pk]), "Edge gateway"),
     ),
     State("runtime-target-regenerate-confirm", "hub-admin", regenerate_confirm),
+    # Second factor (hub admins and approvers)
+    State("second-factor-enrol", "hub-admin", second_factor_enrol),
+    State("second-factor-enrol-refused", "hub-admin", second_factor_enrol_refused),
+    State("second-factor-recovery-codes", "hub-admin", recovery_codes_shown),
+    State(
+        "user-preferences-second-factor-enrolled",
+        "approver",
+        enrolled_then(reverse("user-preferences"), "User Preferences"),
+    ),
+    State("confirm-its-you", "hub-admin", enrolled_then(reverse("second_factor:confirm"), "Confirm it's you")),
+    State("confirm-its-you-refused", "hub-admin", confirm_refused),
     # Approver
     State("approvals", "approver", visit(reverse("approvals:inbox"), "Approvals")),
     State("approvals-reject-refused", "approver", reject_without_reason("Payments API", reverse("approvals:inbox"))),

@@ -7,8 +7,10 @@ meanwhile is left alone. Once it reports zero rows left under old keys, the old 
 from the environment.
 """
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -23,8 +25,44 @@ from portal.fields import EncryptedTextField, encrypted_fields
 # some 50 MB if every row held a certificate and key (about 6 KB of ciphertext, old and new).
 BATCH = 2_000
 
-Reencrypt = Callable[[str], str | None]  # encryption.reencryptor()
+Rows = list[tuple[Any, str]]  # (primary key, token) of a batch's rows, as read
 Changes = list[tuple[Any, str, str]]  # (primary key, old token, new token) of a batch's rows
+
+
+class Helper:
+    """Re-encrypts batches in a process of its own while this one reads and writes the database.
+
+    Re-encryption is Python work under the GIL, and so is much of a query's (its parameters, its
+    rows): a thread would only take turns with the queries. A process re-encrypts one batch while
+    this one writes the batch before and reads the next, and PostgreSQL works on a core of its own.
+
+    The process is forked (a spawned one would spend half a second importing the project before
+    its first batch). It inherits Django's database connection and never uses it: it only runs
+    encryption.reencrypt_many on the tokens it is sent, with the keys passed in, and ends with
+    os._exit like every multiprocessing child, which closes no connection of the parent's. It starts
+    only for a column of more than one batch; a small table is re-encrypted inline."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self.stack = ExitStack()
+        self.pool: Executor | None = None
+
+    def __enter__(self) -> "Helper":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stack.close()
+
+    def submit(self, rows: Rows, *, more: bool) -> "Future[tuple[list[str | None], int | None]]":
+        tokens = [token for _, token in rows]
+        if self.pool is None and not more:
+            done: Future[tuple[list[str | None], int | None]] = Future()
+            done.set_result(encryption.reencrypt_many(self.keys, tokens))
+            return done
+        if self.pool is None:
+            context = multiprocessing.get_context("fork")
+            self.pool = self.stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=context))
+        return self.pool.submit(encryption.reencrypt_many, self.keys, tokens)
 
 
 class Command(BaseCommand):
@@ -34,15 +72,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be rotated.")
 
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
-        reencrypt = encryption.reencryptor()  # refuses a wrong key configuration before any row is read
+        keys = encryption.rotation_keys()  # refuses a wrong key configuration before any row is read
         total = 0
-        # One helper thread re-encrypts a batch while this one writes the batch before: the write
-        # waits on the database with the GIL released, so the two overlap when the database has a
-        # CPU of its own. The helper only computes; every query runs here, on Django's connection.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rotate_encryption_keys") as helper:
+        with Helper(keys) as helper:
             for model, field in encrypted_fields():
                 column = Column(model, field)
-                stale, rotated = column.rotate(reencrypt, helper, dry_run=dry_run)
+                stale, rotated = column.rotate(helper, dry_run=dry_run)
                 done = stale if dry_run else rotated
                 if done:
                     self.stdout.write(f"{column.label}: {'would rotate' if dry_run else 'rotated'} {done}")
@@ -70,7 +105,7 @@ class Column:
         self.pk_type = model._meta.pk.db_type(connection)
         self.column_type = field.db_type(connection)
 
-    def rotate(self, reencrypt: Reencrypt, helper: ThreadPoolExecutor, *, dry_run: bool) -> tuple[int, int]:
+    def rotate(self, helper: Helper, *, dry_run: bool) -> tuple[int, int]:
         """Rotate the column batch by batch; return the rows found under older keys, and those
         written (fewer if some changed meanwhile; none in a dry run)."""
         stale = written = 0
@@ -78,18 +113,19 @@ class Column:
         batches = self.batches()
         rows = next(batches, None)
         while rows:
-            reencrypting = helper.submit(self.changes, rows, reencrypt)
+            reencrypting = helper.submit(rows, more=len(rows) == BATCH)
             # While the helper re-encrypts this batch: write the one before, read the next.
             if previous and not dry_run:
                 written += self.write(previous)
-            rows = next(batches, None)
-            previous = reencrypting.result()
+            next_rows = next(batches, None)
+            previous = self.changes(rows, *reencrypting.result())
             stale += len(previous)
+            rows = next_rows
         if previous and not dry_run:
             written += self.write(previous)
         return stale, written
 
-    def batches(self) -> Iterator[list[tuple[Any, str]]]:
+    def batches(self) -> Iterator[Rows]:
         """Lists of (pk, token) of the rows with a token, in primary key order, BATCH at a time."""
         last_pk = None
         while True:
@@ -106,22 +142,16 @@ class Column:
             yield rows
             last_pk = rows[-1][0]
 
-    def changes(self, rows: list[tuple[Any, str]], reencrypt: Reencrypt) -> Changes:
+    def changes(self, rows: Rows, reencrypted: list[str | None], unreadable: int | None) -> Changes:
         """(pk, old token, new token) of the rows not yet under the newest key; a clear error (no
         secret in it) for a token no configured key opens."""
-        changes = []
-        for pk, token in rows:
-            try:
-                reencrypted = reencrypt(token)
-            except encryption.DecryptionError as exc:
-                raise CommandError(
-                    f"{self.label} of row {pk} cannot be decrypted with any key of PORTICO_ENCRYPTION_KEYS "
-                    "(a key no longer configured, or an altered value). Its batch was left as it was; "
-                    "the batches before it are rotated."
-                ) from exc
-            if reencrypted is not None:
-                changes.append((pk, token, reencrypted))
-        return changes
+        if unreadable is not None:
+            raise CommandError(
+                f"{self.label} of row {rows[unreadable][0]} cannot be decrypted with any key of "
+                "PORTICO_ENCRYPTION_KEYS (a key no longer configured, or an altered value). Its batch "
+                "was left as it was; the batches before it are rotated."
+            )
+        return [(pk, token, new) for (pk, token), new in zip(rows, reencrypted, strict=True) if new is not None]
 
     def write(self, changes: Changes) -> int:
         """Write the new tokens of one batch in its own transaction; return the rows written.
