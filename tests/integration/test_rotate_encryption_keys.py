@@ -118,9 +118,9 @@ def test_rotation_while_the_portal_saves_secrets_loses_none_of_them(transactiona
     monkeypatch.setattr(rotate_encryption_keys, "BATCH", 5)
     changes = rotate_encryption_keys.Column.changes
 
-    def slowly(column, rows, reencrypt):  # a wider window between a batch's read and its write
+    def slowly(column, rows, reencrypted, unreadable):  # a wider window between a batch's read and its write
         time.sleep(0.02)
-        return changes(column, rows, reencrypt)
+        return changes(column, rows, reencrypted, unreadable)
 
     monkeypatch.setattr(rotate_encryption_keys.Column, "changes", slowly)
     notes = [note_under(OLD_KEY, n) for n in range(200)]
