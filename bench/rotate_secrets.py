@@ -39,7 +39,8 @@ CERTIFICATE_EVERY = 10  # one connection request in ten holds a certificate and 
 ROTATION = "rotation (old key -> new key)"
 REENCRYPT_ONLY = "re-encryption alone, no database (information)"
 NOTHING_TO_DO = "nothing to rotate (information)"
-# The two encrypted columns of Portico's models, by table.
+# The encrypted columns of Portico's models that hold many rows, by table (a second factor's key,
+# one per hub admin or approver, is left out).
 COLUMNS = {"credentials_runtimetarget": "signing_secret", "credentials_connectionrequest": "credentials"}
 
 

@@ -9,8 +9,7 @@ from the environment.
 
 import multiprocessing
 from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from contextlib import ExitStack
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -44,14 +43,14 @@ class Helper:
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.keys = keys
-        self.stack = ExitStack()
-        self.pool: Executor | None = None
+        self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "Helper":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stack.close()
+        if self.pool is not None:
+            self.pool.shutdown()
 
     def submit(self, rows: Rows, *, more: bool) -> "Future[tuple[list[str | None], int | None]]":
         tokens = [token for _, token in rows]
@@ -61,7 +60,7 @@ class Helper:
             return done
         if self.pool is None:
             context = multiprocessing.get_context("fork")
-            self.pool = self.stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=context))
+            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
         return self.pool.submit(encryption.reencrypt_many, self.keys, tokens)
 
 
